@@ -1,0 +1,189 @@
+"""The `xero-contacts-mcp` command. Imports stay inside each command so `serve` starts fast."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from . import __version__
+
+if TYPE_CHECKING:
+    from .settings import Settings
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(Exception):
+    """Bad usage or invalid configuration: exit status 2."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="xero-contacts-mcp",
+        description="MCP server for Xero Contacts, Contact Groups and Tracking Categories.",
+    )
+    parser.add_argument("--version", action="version", version=f"xero-contacts-mcp {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+    parser.add_argument("--tools-file", type=Path, help="read tools from this tools.yaml instead of the packaged one")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="run the MCP server (the default command)")
+    _serve_options(serve)
+
+    sandbox = commands.add_parser("sandbox", help="serve the built-in Xero sandbox API on loopback")
+    sandbox.add_argument("--host", default="127.0.0.1", help="loopback address to bind (default 127.0.0.1)")
+    sandbox.add_argument("--port", type=int, default=8765, help="port (default 8765; 0 picks a free one)")
+    sandbox.add_argument("--empty", action="store_true", help="start with no demo data")
+
+    tools = commands.add_parser("tools", help="list the tools the current selection would serve")
+    _selection_options(tools)
+
+    call = commands.add_parser("call", help="run one tool in-process and print its result as JSON")
+    call.add_argument("tool", help="tool name, e.g. xero_contacts_get_contacts")
+    call.add_argument("--args", default="{}", help="JSON object of arguments, or @file.json")
+    _selection_options(call)
+
+    commands.add_parser("demo", help="a scripted agent session over real MCP stdio against the sandbox")
+    return parser
+
+
+def _selection_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--sandbox", action="store_true", default=None,
+                        help="use the built-in in-memory Xero sandbox (no credentials needed)")
+
+
+def _serve_options(parser: argparse.ArgumentParser) -> None:
+    _selection_options(parser)
+    parser.add_argument("--transport", choices=["stdio"], default="stdio", help="MCP transport (default stdio)")
+
+
+def _settings(ns: argparse.Namespace) -> Settings:
+    from pydantic import ValidationError
+
+    from .settings import Settings
+
+    overrides: dict[str, Any] = {}
+    if getattr(ns, "sandbox", None):
+        overrides["xero_mcp_sandbox"] = True
+    if ns.tools_file is not None:
+        overrides["xero_mcp_tools_file"] = ns.tools_file
+    if ns.debug:
+        overrides["xero_mcp_log_level"] = "DEBUG"
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise UsageError(f"invalid configuration: {'.'.join(map(str, first['loc'])).upper()}: {first['msg']}") from None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    ns = parser.parse_args(argv)
+    command = ns.command or "serve"
+    if ns.command is None:  # bare `xero-contacts-mcp` means `serve` with its defaults
+        ns = parser.parse_args([*(argv if argv is not None else sys.argv[1:]), "serve"])
+    try:
+        if command == "sandbox":
+            from .sandbox.serve import run
+
+            return run(ns.host, ns.port, empty=ns.empty)
+        if command == "demo":
+            from .demo import run_demo
+
+            return run_demo()
+        settings = _settings(ns)
+        from . import logs
+
+        logs.setup(settings.xero_mcp_log_level, settings.secrets())
+        from .tools.catalogue import CatalogueError
+
+        try:
+            return _dispatch(command, ns, settings)
+        except CatalogueError as exc:
+            raise UsageError(str(exc)) from None
+    except UsageError as exc:
+        print(f"xero-contacts-mcp: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return EXIT_OK
+    except Exception as exc:
+        if ns.debug:
+            raise
+        print(f"xero-contacts-mcp: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+
+
+def _dispatch(command: str, ns: argparse.Namespace, settings: Settings) -> int:
+    import anyio
+
+    if command == "serve":
+        anyio.run(_serve, settings)
+        return EXIT_OK
+    if command == "tools":
+        return _tools(settings)
+    if command == "call":
+        return anyio.run(_call, settings, ns.tool, _arguments(ns.args))
+    raise UsageError(f"unknown command {command!r}")
+
+
+async def _serve(settings: Settings) -> None:
+    from .runtime import open_runtime
+    from .server.app import build_server
+    from .server.stdio import run_stdio
+    from .tools.runner import UnknownToolError
+
+    async with open_runtime(settings) as runtime:
+        server = build_server(runtime.runner, instructions=runtime.catalogue.instructions,
+                              unknown_tool=UnknownToolError)
+        await run_stdio(server)
+
+
+def _tools(settings: Settings) -> int:
+    from .tools.catalogue import load_catalogue
+
+    catalogue = load_catalogue(settings.xero_mcp_tools_file)
+    width = max(len(t.name) for t in catalogue.tools)
+    for tool in catalogue.tools:
+        mark = "read " if tool.annotations.readOnlyHint else "write"
+        print(f"{tool.name:<{width}}  {mark}  {tool.toolset:<14}  {tool.title}")
+    return EXIT_OK
+
+
+def _arguments(text: str) -> dict[str, Any]:
+    import json
+
+    if text.startswith("@"):
+        try:
+            text = Path(text[1:]).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"cannot read arguments file {text[1:]}: {exc.strerror}") from None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"--args is not valid JSON: {exc.msg} at position {exc.pos}") from None
+    if not isinstance(value, dict):
+        raise UsageError("--args must be a JSON object")
+    return value
+
+
+async def _call(settings: Settings, name: str, arguments: dict[str, Any]) -> int:
+    import json
+
+    from .runtime import open_runtime
+    from .tools.runner import UnknownToolError
+
+    async with open_runtime(settings) as runtime:
+        try:
+            result = await runtime.runner.run(name, arguments)
+        except UnknownToolError:
+            raise UsageError(f"unknown tool {name!r}; `xero-contacts-mcp tools` lists them") from None
+    if result.is_error:
+        print(result.text, file=sys.stderr)
+        if result.data is not None:
+            print(json.dumps(result.data, indent=2, ensure_ascii=False))
+        return EXIT_FAILURE
+    print(json.dumps(result.data, indent=2, ensure_ascii=False))
+    return EXIT_OK

@@ -1,0 +1,60 @@
+"""Composition root: settings → catalogue → Xero client → tool runner. The CLI and tests start here."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import httpx2
+
+from .settings import Settings
+from .tools.catalogue import Catalogue, load_catalogue
+from .tools.runner import ToolRunner
+from .xero.auth import BearerAuth, NoCredentials
+from .xero.client import ClientConfig, XeroClient
+
+log = logging.getLogger(__name__)
+
+SANDBOX_API_URL = "http://sandbox.invalid/api.xro/2.0"
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    catalogue: Catalogue
+    client: XeroClient
+    runner: ToolRunner
+    sandbox: Any = None  # the in-process Sandbox when --sandbox is on
+
+
+def _sandbox(settings: Settings) -> tuple[Any, httpx2.Auth, httpx2.AsyncBaseTransport, ClientConfig]:
+    from .sandbox import Sandbox
+
+    sandbox = Sandbox()
+    config = ClientConfig(SANDBOX_API_URL, settings.xero_tenant_id or sandbox.tenant_id, settings.xero_mcp_timeout)
+    log.warning("SANDBOX MODE: serving the built-in in-memory Xero sandbox, not a real organisation. "
+                "Nothing is sent to Xero and every change is lost when the server stops.")
+    return sandbox, BearerAuth(sandbox.access_token), sandbox.transport(), config
+
+
+@asynccontextmanager
+async def open_runtime(settings: Settings, *, transport: httpx2.AsyncBaseTransport | None = None,
+                       catalogue: Catalogue | None = None) -> AsyncIterator[Runtime]:
+    """Everything a server needs, with the HTTP client closed on exit."""
+    catalogue = catalogue or load_catalogue(settings.xero_mcp_tools_file)
+    sandbox = None
+    if settings.xero_mcp_sandbox:
+        sandbox, auth, transport, config = _sandbox(settings)
+    else:
+        token = settings.xero_access_token
+        auth = BearerAuth(token.get_secret_value()) if token is not None else NoCredentials()
+        config = ClientConfig(settings.xero_api_url, settings.xero_tenant_id, settings.xero_mcp_timeout)
+    client = XeroClient(config, auth, transport)
+    runner = ToolRunner(catalogue, client, raw_results=settings.xero_mcp_raw_results)
+    try:
+        yield Runtime(settings, catalogue, client, runner, sandbox)
+    finally:
+        await client.aclose()

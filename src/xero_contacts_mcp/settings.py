@@ -1,0 +1,66 @@
+"""The one settings object: loaded once at start-up, passed down, never read from os.environ deeper in.
+
+Precedence: command-line flag (passed as init arguments) > environment > `.env` > default.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_SCOPES = "offline_access accounting.contacts accounting.settings"
+
+
+class Settings(BaseSettings):
+    """Field names are the interface's environment variables, lower-cased."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore",
+                                      case_sensitive=False)
+
+    xero_client_id: str | None = None
+    xero_client_secret: SecretStr | None = None
+    xero_redirect_uri: str = "http://localhost:8749/callback"
+    xero_access_token: SecretStr | None = None
+    xero_tenant_id: str | None = None
+    xero_scopes: str | None = None
+    xero_token_file: Path | None = None
+    xero_api_url: str = "https://api.xero.com/api.xro/2.0"
+    xero_connections_url: str = "https://api.xero.com/connections"
+    xero_token_url: str = "https://identity.xero.com/connect/token"
+    xero_authorize_url: str = "https://login.xero.com/identity/connect/authorize"
+    xero_revoke_url: str = "https://identity.xero.com/connect/revocation"
+
+    xero_mcp_sandbox: bool = False
+    xero_mcp_read_only: bool = False
+    xero_mcp_toolsets: str | None = None
+    xero_mcp_tools: str | None = None
+    xero_mcp_exclude_tools: str | None = None
+    xero_mcp_http_token: SecretStr | None = None
+    xero_mcp_allowed_origins: str | None = None
+    xero_mcp_allowed_hosts: str | None = None
+    xero_mcp_stateless: bool = False
+    xero_mcp_redis_url: SecretStr | None = None
+    xero_mcp_redis_prefix: str = "xero-contacts-mcp:"
+    xero_mcp_log_level: str = "INFO"
+    # Additions to the interface (documented in the README):
+    xero_mcp_raw_results: bool = False
+    xero_mcp_timeout: float = Field(default=30.0, gt=0)
+    xero_mcp_tools_file: Path | None = None
+
+    @field_validator("xero_tenant_id", "xero_client_id", "xero_scopes", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("xero_access_token", "xero_client_secret", "xero_mcp_http_token", mode="before")
+    @classmethod
+    def _blank_secret_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    def secrets(self) -> list[str]:
+        """Every configured secret value, for log redaction."""
+        values = [self.xero_access_token, self.xero_client_secret, self.xero_mcp_http_token,
+                  self.xero_mcp_redis_url]
+        return [v.get_secret_value() for v in values if v is not None and v.get_secret_value()]

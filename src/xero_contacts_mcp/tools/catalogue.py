@@ -1,0 +1,225 @@
+"""tools.yaml → a validated catalogue.
+
+The file is checked by its own model when it is loaded, so a typo fails at start-up with a
+message naming the tool and the key instead of surfacing as a strange schema later.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+Location = Literal["header", "path", "query", "body"]
+JsonType = Literal["string", "integer", "number", "boolean", "array", "object"]
+PLACEHOLDER = re.compile(r"\{([^{}]+)\}")
+
+
+class CatalogueError(ValueError):
+    """tools.yaml is malformed; the message names the tool and the key."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class Node(_Strict):
+    """A JSON-Schema-like description of one value (parameter, field or shared schema)."""
+
+    type: JsonType | None = None
+    description: str | None = None
+    enum: list[str] | None = None
+    format: Literal["uuid", "date-time"] | None = None
+    minLength: int | None = Field(default=None, ge=0)
+    maxLength: int | None = Field(default=None, ge=1)
+    pattern: str | None = None
+    minimum: int | None = None
+    maximum: int | None = None
+    items: Node | None = None
+    minItems: int | None = Field(default=None, ge=0)
+    maxItems: int | None = Field(default=None, ge=1)
+    properties: dict[str, Node] | None = None
+    required: list[str] | None = None
+    ref: str | None = None
+    ignore: list[str] | None = None
+    ignore_fields_of: str | None = None
+    advertise: dict[str, Any] | None = None
+
+    @model_validator(mode="after")
+    def _typed(self) -> Node:
+        if self.type is None and self.ref is None:
+            raise ValueError("needs a 'type' or a 'ref'")
+        if self.type == "array" and self.items is None:
+            raise ValueError("an array needs 'items'")
+        return self
+
+
+class Param(Node):
+    """A tool parameter: a Node plus where Xero reads it."""
+
+    name: str
+    in_: Location = Field(alias="in")
+    required: bool = False  # type: ignore[assignment]  # a flag here, a list of names on objects
+    ignored: bool = False
+    found_by: str | None = None
+
+
+class Annotations(_Strict):
+    """All four MCP hints, explicitly: a missing hint makes clients guess (and ask approval for reads)."""
+
+    readOnlyHint: bool
+    destructiveHint: bool
+    idempotentHint: bool
+    openWorldHint: bool
+
+
+class ToolSpec(_Strict):
+    name: str = Field(pattern=r"^xero_contacts_[a-z_]+$")
+    title: str
+    toolset: str
+    description: str
+    annotations: Annotations
+    method: Literal["GET", "PUT", "POST", "DELETE"]
+    path: str = Field(pattern=r"^/")
+    scopes: list[str]
+    result: str | None = None
+    output: Node | None = None
+    not_found: str | None = None
+    require_any: list[str] | None = None
+    params: list[Param]
+
+    @cached_property
+    def by_name(self) -> dict[str, Param]:
+        return {p.name: p for p in self.params}
+
+    def located(self, where: Location) -> list[Param]:
+        return [p for p in self.params if p.in_ == where]
+
+    @property
+    def writes(self) -> bool:
+        return self.method in ("PUT", "POST")
+
+
+class Catalogue(_Strict):
+    version: Literal[1]
+    instructions: str
+    toolsets: dict[str, str]
+    params: dict[str, Any] = Field(default_factory=dict)  # anchors only; resolved by YAML itself
+    schemas: dict[str, Node]
+    tools: list[ToolSpec]
+
+    @cached_property
+    def by_name(self) -> dict[str, ToolSpec]:
+        return {t.name: t for t in self.tools}
+
+
+def default_path() -> Path:
+    """The packaged tools.yaml, or the repository copy when running from a checkout."""
+    here = Path(__file__).resolve().parent.parent
+    packaged = here / "tools.yaml"
+    return packaged if packaged.is_file() else here.parent.parent / "tools.yaml"
+
+
+def load_catalogue(path: Path | None = None) -> Catalogue:
+    """Read and validate tools.yaml; raise CatalogueError naming the tool and key on any mistake."""
+    import yaml
+
+    path = path or default_path()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise CatalogueError(f"cannot read tools file {path}: {exc.strerror}") from None
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    try:
+        raw = yaml.load(text, Loader=loader)  # noqa: S506 - a safe loader
+    except yaml.YAMLError as exc:
+        raise CatalogueError(f"{path.name} is not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise CatalogueError(f"{path.name} must be a mapping with 'tools', 'schemas' and 'toolsets'")
+    catalogue = _validate(raw, path.name)
+    _check_references(catalogue, path.name)
+    return catalogue
+
+
+def _validate(raw: dict[str, Any], source: str) -> Catalogue:
+    tools = raw.get("tools")
+    if isinstance(tools, list):  # validate tool by tool so the message can name the tool
+        for index, tool in enumerate(tools):
+            name = tool.get("name", f"#{index + 1}") if isinstance(tool, dict) else f"#{index + 1}"
+            try:
+                ToolSpec.model_validate(tool)
+            except ValidationError as exc:
+                raise CatalogueError(f"{source}: tool {name}: {_first(exc, tool)}") from None
+    try:
+        return Catalogue.model_validate(raw)
+    except ValidationError as exc:
+        raise CatalogueError(f"{source}: {_first(exc, raw)}") from None
+
+
+def _first(exc: ValidationError, root: Any) -> str:
+    """Describe the first error as `key path: problem`, using parameter names instead of indexes."""
+    error = exc.errors()[0]
+    parts: list[str] = []
+    node = root
+    for step in error["loc"]:
+        if isinstance(step, int) and isinstance(node, list) and step < len(node):
+            node = node[step]
+            label = node.get("name") if isinstance(node, dict) else None
+            parts.append(f"[{label}]" if label else f"[{step}]")
+            continue
+        parts.append(f".{step}")
+        node = node.get(step) if isinstance(node, dict) else None
+    where = "".join(parts).lstrip(".")
+    message = "unknown key" if error["type"] == "extra_forbidden" else error["msg"]
+    return f"{where}: {message}"
+
+
+def _check_references(catalogue: Catalogue, source: str) -> None:
+    """Cross-checks a schema cannot express: refs, toolsets, finders, path placeholders, names."""
+    schemas = catalogue.schemas
+    seen: set[str] = set()
+    for tool in catalogue.tools:
+        where = f"{source}: tool {tool.name}"
+        if tool.name in seen:
+            raise CatalogueError(f"{where}: duplicate tool name")
+        seen.add(tool.name)
+        if tool.toolset not in catalogue.toolsets:
+            raise CatalogueError(f"{where}: toolset {tool.toolset!r} is not declared under 'toolsets'")
+        names = [p.name for p in tool.params]
+        if len(set(names)) != len(names):
+            raise CatalogueError(f"{where}: a parameter name appears twice")
+        placeholders = set(PLACEHOLDER.findall(tool.path))
+        path_params = {p.name for p in tool.located("path")}
+        if placeholders != path_params:
+            raise CatalogueError(
+                f"{where}: path {tool.path} placeholders {sorted(placeholders)} "
+                f"do not match its path parameters {sorted(path_params)}"
+            )
+        for param in tool.params:
+            if param.in_ == "path" and not param.required:
+                raise CatalogueError(f"{where}: parameter {param.name}: path parameters must be required")
+            if param.found_by and param.found_by not in {t.name for t in catalogue.tools}:
+                raise CatalogueError(f"{where}: parameter {param.name}: found_by names no tool")
+            _check_node(param, schemas, f"{where}: parameter {param.name}")
+        for name in tool.require_any or []:
+            if name not in tool.by_name:
+                raise CatalogueError(f"{where}: require_any names unknown parameter {name!r}")
+    for name, node in schemas.items():
+        _check_node(node, schemas, f"{source}: schema {name}")
+
+
+def _check_node(node: Node, schemas: dict[str, Node], where: str, depth: int = 0) -> None:
+    if depth > 12:
+        raise CatalogueError(f"{where}: schemas nest too deeply (a ref cycle?)")
+    for ref in (node.ref, node.ignore_fields_of):
+        if ref is not None and ref not in schemas:
+            raise CatalogueError(f"{where}: ref {ref!r} is not declared under 'schemas'")
+    if node.ref is not None:
+        _check_node(schemas[node.ref], schemas, f"{where} → {node.ref}", depth + 1)
+    if node.items is not None:
+        _check_node(node.items, schemas, f"{where}[]", depth + 1)
+    for key, child in (node.properties or {}).items():
+        _check_node(child, schemas, f"{where}.{key}", depth + 1)

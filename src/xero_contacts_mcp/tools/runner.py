@@ -1,0 +1,132 @@
+"""Run a tool by name: validate → build the request → send → shape the result. No MCP types here."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from pydantic import BaseModel, ValidationError
+
+from ..xero.errors import XeroError
+from ..xero.http import Request, Response
+from .catalogue import Catalogue, ToolSpec
+from .errors import ArgumentsError, arguments_error, describe_arguments, describe_failure, validation_messages
+from .models import build_model
+from .request import build_request
+from .results import ToolResult, compact_json, normalise
+from .schema import input_schema, output_schema
+
+log = logging.getLogger(__name__)
+
+
+class Sender(Protocol):
+    async def send(self, request: Request) -> Response: ...
+
+
+class UnknownToolError(LookupError):
+    """The name is not one of the served tools (a protocol error, not a tool result)."""
+
+
+@dataclass(frozen=True)
+class ToolDefinition:
+    """What a client is shown for one tool."""
+
+    name: str
+    title: str
+    description: str
+    input_schema: dict[str, Any]
+    output_schema: dict[str, Any] | None
+    annotations: dict[str, bool]
+
+
+class ToolRunner:
+    def __init__(self, catalogue: Catalogue, sender: Sender, *, names: list[str] | None = None,
+                 raw_results: bool = False) -> None:
+        self.catalogue = catalogue
+        self.sender = sender
+        self.raw_results = raw_results
+        chosen = names if names is not None else [t.name for t in catalogue.tools]
+        self.tools: dict[str, ToolSpec] = {n: catalogue.by_name[n] for n in chosen}
+        self._models: dict[str, type[BaseModel]] = {}
+
+    def definitions(self) -> list[ToolDefinition]:
+        return [
+            ToolDefinition(t.name, t.title, t.description, input_schema(t, self.catalogue),
+                           output_schema(t, self.catalogue), t.annotations.model_dump())
+            for t in self.tools.values()
+        ]
+
+    def model(self, name: str) -> type[BaseModel]:
+        """Generated on first use, so listing tools never pays for building 22 models."""
+        if name not in self._models:
+            self._models[name] = build_model(self.tools[name], self.catalogue)
+        return self._models[name]
+
+    def validate(self, tool: ToolSpec, arguments: dict[str, Any]) -> dict[str, Any]:
+        """Validated arguments by wire name, or ArgumentsError naming each bad parameter."""
+        try:
+            parsed = self.model(tool.name).model_validate(arguments)
+        except ValidationError as exc:
+            raise arguments_error(exc) from None
+        args = parsed.model_dump(by_alias=True, exclude_none=True)
+        if tool.require_any and not any(name in args for name in tool.require_any):
+            names = " or ".join(tool.require_any)
+            raise ArgumentsError([(names, "give at least one; there is nothing to send otherwise")])
+        return args
+
+    async def run(self, name: str, arguments: dict[str, Any] | None) -> ToolResult:
+        tool = self.tools.get(name)
+        if tool is None:
+            raise UnknownToolError(name)
+        try:
+            args = self.validate(tool, arguments or {})
+            request = build_request(tool, args)
+        except ArgumentsError as exc:
+            return ToolResult(describe_arguments(tool, exc), is_error=True)
+        try:
+            response = await self.sender.send(request)
+        except XeroError as exc:
+            log.info("%s failed: %s", name, type(exc).__name__)
+            return ToolResult(describe_failure(tool, args, exc), is_error=True)
+        return self._success(tool, args, response)
+
+    def _success(self, tool: ToolSpec, args: dict[str, Any], response: Response) -> ToolResult:
+        if response.body in (None, ""):
+            deleted = {p.name: args[p.name] for p in tool.located("path")}
+            data: dict[str, Any] = {"Deleted": deleted, "Message": f"{tool.title}: done."}
+            return ToolResult(compact_json(data), data)
+        data = normalise(response.body, tool.result, raw=self.raw_results)
+        failed = _partial_failures(response.body, tool.result)
+        if failed:
+            return ToolResult(_partial_text(tool, response, failed) + "\n" + compact_json(data), data,
+                              is_error=True)
+        return ToolResult(compact_json(data), data)
+
+
+def _partial_failures(body: Any, key: str | None) -> list[str]:
+    """Elements Xero marked failed inside a 200 (summarizeErrors=false)."""
+    items = body.get(key) if isinstance(body, dict) and key else None
+    if not isinstance(items, list):
+        return []
+    failed = [item if _failed(item) else {} for item in items]
+    if not any(failed):
+        return []
+    return validation_messages(failed, prefix=key or "")
+
+
+def _failed(item: Any) -> bool:
+    return isinstance(item, dict) and (
+        item.get("StatusAttributeString") == "ERROR" or item.get("HasValidationErrors") is True
+    )
+
+
+def _partial_text(tool: ToolSpec, response: Response, problems: list[str]) -> str:
+    items = response.body.get(tool.result) or []
+    bad = sum(1 for item in items if _failed(item))
+    return (
+        f"Xero saved {len(items) - bad} of {len(items)} and rejected {bad}:\n"
+        + "\n".join(f"- {p}" for p in problems)
+        + "\nThe saved records are in the result below (StatusAttributeString OK). "
+        "Fix the rejected ones and send only those again."
+    )

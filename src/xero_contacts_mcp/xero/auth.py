@@ -1,0 +1,40 @@
+"""Authentication as httpx2 `Auth` flows: the one place a bearer token is attached."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Generator
+
+import httpx2
+
+from .errors import NotConfiguredError
+
+SETUP_HINT = (
+    "Xero access is not configured. Set XERO_ACCESS_TOKEN to a bearer token, or set XERO_CLIENT_ID "
+    "and XERO_CLIENT_SECRET for a Custom Connection, then restart the server; or run it with "
+    "--sandbox to try every tool against the built-in sandbox."
+)
+
+
+class BearerAuth(httpx2.Auth):
+    """A ready access token, used as is (it is never refreshed)."""
+
+    def __init__(self, token: str) -> None:
+        self._header = f"Bearer {token}"
+
+    def auth_flow(self, request: httpx2.Request) -> Generator[httpx2.Request, httpx2.Response, None]:
+        request.headers["Authorization"] = self._header
+        yield request
+
+
+class NoCredentials(httpx2.Auth):
+    """Refuses before anything is sent, with the setup instructions."""
+
+    def sync_auth_flow(self, request: httpx2.Request) -> Generator[httpx2.Request, httpx2.Response, None]:
+        raise NotConfiguredError(SETUP_HINT)
+        yield request  # pragma: no cover - makes this a generator
+
+    async def async_auth_flow(
+        self, request: httpx2.Request
+    ) -> AsyncGenerator[httpx2.Request, httpx2.Response]:
+        raise NotConfiguredError(SETUP_HINT)
+        yield request  # pragma: no cover - makes this a generator

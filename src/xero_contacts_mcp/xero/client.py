@@ -1,0 +1,127 @@
+"""The one shared Xero HTTP client.
+
+Every tool call goes through `XeroClient.send`, which adds what Xero needs on every request
+(the tenant header, an Idempotency-Key on writes, Accept), attaches credentials through the
+configured httpx2 `Auth` flow, and turns every failure into a typed `XeroError`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import httpx2
+
+from .. import __version__
+from .auth import SETUP_HINT, NoCredentials
+from .errors import (
+    APIError,
+    InvalidRequestError,
+    NotConfiguredError,
+    TenantRequiredError,
+    TimeoutError_,
+    TransportError,
+)
+from .http import Request, Response
+
+log = logging.getLogger(__name__)
+
+WRITE_METHODS = frozenset({"POST", "PUT"})
+TENANT_HEADER = "xero-tenant-id"
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+_NOT_SENT = (httpx2.ConnectError, httpx2.ConnectTimeout, httpx2.PoolTimeout, httpx2.UnsupportedProtocol)
+
+
+@dataclass(frozen=True)
+class ClientConfig:
+    api_url: str
+    tenant_id: str | None = None
+    timeout: float = 30.0
+
+
+class XeroClient:
+    """Owns one pooled `httpx2.AsyncClient` for the life of the server."""
+
+    def __init__(self, config: ClientConfig, auth: httpx2.Auth,
+                 transport: httpx2.AsyncBaseTransport | None = None) -> None:
+        self.config = config
+        self._auth = auth
+        self._http = httpx2.AsyncClient(
+            base_url=config.api_url.rstrip("/"),
+            auth=auth,
+            transport=transport,
+            timeout=httpx2.Timeout(config.timeout, connect=min(10.0, config.timeout)),
+            headers={"Accept": "application/json", "User-Agent": f"xero-contacts-mcp/{__version__}"},
+            limits=httpx2.Limits(max_connections=20, max_keepalive_connections=10),
+            follow_redirects=False,
+        )
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    def prepare(self, request: Request) -> Request:
+        """Add the tenant and (on writes) an Idempotency-Key; refuse header values that could split a request."""
+        if isinstance(self._auth, NoCredentials):  # the more fundamental problem is reported first
+            raise NotConfiguredError(SETUP_HINT, method=request.method, path=request.path)
+        headers = dict(request.headers)
+        tenant = headers.get(TENANT_HEADER) or self.config.tenant_id
+        if not tenant:
+            raise TenantRequiredError(
+                "No Xero organisation was chosen: pass xero-tenant-id, or set XERO_TENANT_ID.",
+                method=request.method, path=request.path,
+            )
+        headers[TENANT_HEADER] = tenant
+        if request.method in WRITE_METHODS and not headers.get(IDEMPOTENCY_HEADER):
+            headers[IDEMPOTENCY_HEADER] = str(uuid.uuid4())
+        for name, value in headers.items():
+            if any(ch in value for ch in "\r\n\x00"):
+                raise InvalidRequestError(f"Refused to send header {name}: it contains a line break.",
+                                          method=request.method, path=request.path)
+        return Request(request.method, request.path, dict(request.query), headers, request.body)
+
+    async def send(self, request: Request) -> Response:
+        """Send one prepared-or-not request; return a 2xx/3xx Response or raise a XeroError."""
+        request = self.prepare(request)
+        key = request.headers.get(IDEMPOTENCY_HEADER)
+        tenant = request.headers[TENANT_HEADER]
+        context: dict[str, Any] = {"method": request.method, "path": request.path,
+                                   "idempotency_key": key, "tenant_id": tenant}
+        started = time.perf_counter()
+        try:
+            reply = await self._http.request(
+                request.method, request.path, params=request.query or None, headers=request.headers,
+                json=request.body if request.body is not None else None,
+            )
+        except httpx2.TimeoutException as exc:
+            sent = not isinstance(exc, _NOT_SENT)
+            raise TimeoutError_(f"No response from Xero within {self.config.timeout:g} s.",
+                                sent=sent, **context) from None
+        except httpx2.TransportError as exc:
+            sent = not isinstance(exc, _NOT_SENT)
+            what = "the connection to Xero broke before a response arrived" if sent else "Xero could not be reached"
+            raise TransportError(f"{what[0].upper()}{what[1:]} ({type(exc).__name__}).",
+                                 sent=sent, **context) from None
+        elapsed = (time.perf_counter() - started) * 1000
+        log.debug("%s %s → %s in %.0f ms", request.method, request.path, reply.status_code, elapsed)
+        headers = dict(reply.headers)
+        body = _parse(reply)
+        if reply.status_code >= 400:
+            raise APIError(reply.status_code, body, headers, **context)
+        return Response(reply.status_code, headers, body, idempotency_key=key, tenant_id=tenant)
+
+
+def _parse(reply: httpx2.Response) -> Any:
+    """JSON when Xero sent JSON (it does not always say so); otherwise the text."""
+    if not reply.content:
+        return None
+    text = reply.text
+    stripped = text.lstrip()
+    if stripped[:1] in ("{", "["):
+        try:
+            return reply.json()
+        except ValueError:
+            return text
+    return text

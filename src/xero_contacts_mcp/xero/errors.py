@@ -1,0 +1,55 @@
+"""Typed failures of a Xero call. The tools layer turns each into the model's error text."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class XeroError(Exception):
+    """Base class: something kept the call from producing a Xero response we can use."""
+
+    #: whether Xero may have applied the request (so a retry must reuse the Idempotency-Key)
+    outcome_unknown: bool = False
+
+    def __init__(self, message: str, *, method: str = "", path: str = "",
+                 idempotency_key: str | None = None, tenant_id: str | None = None) -> None:
+        super().__init__(message)
+        self.method = method
+        self.path = path
+        self.idempotency_key = idempotency_key
+        self.tenant_id = tenant_id
+
+
+class NotConfiguredError(XeroError):
+    """No credentials: the server runs and lists tools, but cannot call Xero."""
+
+
+class TenantRequiredError(XeroError):
+    """No organisation was named and none is configured."""
+
+
+class InvalidRequestError(XeroError):
+    """A request we refuse to send (e.g. a header value with a line break)."""
+
+
+class TransportError(XeroError):
+    """Xero could not be reached, or the connection broke before a complete response."""
+
+    def __init__(self, message: str, *, sent: bool, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.outcome_unknown = sent
+
+
+class TimeoutError_(TransportError):  # noqa: N801 - avoid shadowing the builtin
+    """No response within the configured timeout."""
+
+
+class APIError(XeroError):
+    """Xero answered with a status of 400 or more."""
+
+    def __init__(self, status: int, body: Any, headers: dict[str, str], **kw: Any) -> None:
+        super().__init__(f"Xero answered {status}", **kw)
+        self.status = status
+        self.body = body
+        self.headers = headers
+        self.outcome_unknown = status >= 500
