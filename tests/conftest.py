@@ -28,3 +28,38 @@ def openapi_spec() -> Any:
     # Xero's spec writes some boolean defaults as strings ('false'), which the strict spec
     # validator rejects; the schemas themselves are sound, so only that check is skipped.
     return OpenAPI.from_file_path(str(path), config=Config(spec_validator_cls=None))
+
+
+TENANT = "8d1bb3a3-3c1a-4b44-9c1e-0e6f0a7e2c11"
+TOKEN = "test-access-token-5f1c9e"  # recognisable, so tests can assert it never leaks
+API = "https://api.xero.com/api.xro/2.0"
+
+
+@pytest.fixture
+def settings_factory() -> Any:
+    """Settings built from explicit values only (no environment, no .env)."""
+    from xero_contacts_mcp.settings import Settings
+
+    def make(**overrides: Any) -> Settings:
+        values: dict[str, Any] = {"xero_access_token": TOKEN, "xero_tenant_id": TENANT}
+        values.update(overrides)
+        return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+    return make
+
+
+@pytest.fixture(autouse=True)
+def _no_xero_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests see only the configuration they set, never the developer's XERO_* variables."""
+    for name in list(os.environ):
+        if name.startswith("XERO_"):
+            monkeypatch.delenv(name)
+
+
+@pytest.fixture
+async def runtime(settings_factory: Any) -> Any:
+    """A runtime against https://api.xero.com with a static token and default tenant (mock it with respx)."""
+    from xero_contacts_mcp.runtime import open_runtime
+
+    async with open_runtime(settings_factory()) as rt:
+        yield rt

@@ -53,7 +53,6 @@ def to_tool(definition: Definition) -> Tool:
         input_schema=definition.input_schema,
         output_schema=definition.output_schema,
         annotations=ToolAnnotations(
-            title=definition.title,
             read_only_hint=hints["readOnlyHint"],
             destructive_hint=hints["destructiveHint"],
             idempotent_hint=hints["idempotentHint"],

@@ -160,8 +160,12 @@ def _validate(raw: dict[str, Any], source: str) -> Catalogue:
 
 
 def _first(exc: ValidationError, root: Any) -> str:
-    """Describe the first error as `key path: problem`, using parameter names instead of indexes."""
-    error = exc.errors()[0]
+    """Describe one error as `key path: problem`, using parameter names instead of indexes.
+
+    An unknown key is reported before anything else: a misspelt key also makes the real one "missing".
+    """
+    errors = exc.errors()
+    error = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
     parts: list[str] = []
     node = root
     for step in error["loc"]:

@@ -79,7 +79,7 @@ def describe_failure(tool: ToolSpec, args: dict[str, Any], exc: XeroError) -> st
     elif isinstance(exc, TimeoutError_):
         text = f"{exc} Xero may be slow or unavailable; try again shortly."
     elif isinstance(exc, TransportError):
-        text = f"{exc} Check the network and XERO_API_URL, then try again."
+        text = str(exc) if exc.outcome_unknown else f"{exc} Check the network and XERO_API_URL, then try again."
     else:
         text = str(exc)
     if exc.outcome_unknown and tool.writes and exc.idempotency_key:
@@ -93,7 +93,7 @@ def describe_failure(tool: ToolSpec, args: dict[str, Any], exc: XeroError) -> st
 def _api(tool: ToolSpec, args: dict[str, Any], exc: APIError) -> str:
     status, body = exc.status, exc.body
     if status == 400:
-        return _bad_request(body)
+        return _bad_request(body, tool.result or "")
     if status == 401:
         detail = _field(body, "Detail") or ""
         if detail.startswith("TokenExpired"):
@@ -127,9 +127,9 @@ def _scope_options(tool: ToolSpec) -> list[str]:
     return scopes
 
 
-def _bad_request(body: Any) -> str:
+def _bad_request(body: Any, label: str) -> str:
     if isinstance(body, dict) and body.get("Type") == "ValidationException":
-        problems = validation_messages(body.get("Elements") or [])
+        problems = validation_messages(body.get("Elements") or [], prefix=label)
         head = f"Xero rejected the request (400 ValidationException: {body.get('Message', 'validation failed')})"
         if not problems:
             return head + ". Check the values and try again."

@@ -1,0 +1,173 @@
+"""tools.yaml matches the seed catalogue and Xero's operations, and publishes flat, compact schemas."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from jsonschema import Draft202012Validator
+
+from xero_contacts_mcp.tools.catalogue import Catalogue, CatalogueError, load_catalogue
+from xero_contacts_mcp.tools.schema import input_schema, output_schema
+
+DATA = Path(__file__).parent / "data"
+SEED: dict[str, Any] = json.loads((DATA / "seed_tools.json").read_text())
+OPERATIONS = {op["tool"]: op for op in json.loads((DATA / "operations.json").read_text())}
+
+# The two documented differences from the seed catalogue.
+OPTIONAL_ON_PURPOSE = {"xero-tenant-id"}  # the configured default tenant is injected
+
+JSON_TYPE = {"string": "string", "integer": "integer", "boolean": "boolean", "object": "object",
+             "object[]": "array", "string[]": "array"}
+
+
+@pytest.fixture(scope="module")
+def catalogue() -> Catalogue:
+    return load_catalogue()
+
+
+def test_the_22_seed_tools_and_no_others(catalogue: Catalogue) -> None:
+    assert sorted(t.name for t in catalogue.tools) == sorted(SEED)
+
+
+def test_96_parameters_with_the_seed_names_types_and_required_flags(catalogue: Catalogue) -> None:
+    count = 0
+    for name, seed in SEED.items():
+        schema = input_schema(catalogue.by_name[name], catalogue)
+        assert list(schema["properties"]) == [p["name"] for p in seed["params"]], name
+        for param in seed["params"]:
+            count += 1
+            published = schema["properties"][param["name"]]
+            assert published["type"] == JSON_TYPE[param["type"]], (name, param["name"])
+            if param["type"].endswith("[]"):
+                item_type = "object" if param["type"] == "object[]" else "string"
+                assert published.get("items", {"type": item_type})["type"] == item_type
+            required = param["name"] in schema.get("required", [])
+            expected = param["required"] and param["name"] not in OPTIONAL_ON_PURPOSE
+            assert required == expected, (name, param["name"])
+    assert count == 96
+
+
+def test_descriptions_start_with_the_seed_sentence(catalogue: Catalogue) -> None:
+    for tool in catalogue.tools:
+        assert tool.description.startswith(SEED[tool.name]["description"]), tool.name
+
+
+@pytest.mark.parametrize("name", sorted(SEED))
+def test_locations_methods_and_paths_are_xeros(catalogue: Catalogue, name: str) -> None:
+    tool, op = catalogue.by_name[name], OPERATIONS[name]
+    assert (tool.method, tool.path) == (op["method"], op["path"])
+    assert {p.name for p in tool.located("header")} == {h["name"] for h in op["headers"]}
+    assert {p.name for p in tool.located("path")} == {p["name"] for p in op["path_params"]}
+    assert {p.name for p in tool.located("query")} == {q["name"] for q in op["query_params"]}
+    assert bool(tool.located("body")) == bool(op["body_schema"])
+    assert set(tool.scopes) <= set(op["scopes"])
+    for param in tool.located("path"):
+        expected_uuid = next(p for p in op["path_params"] if p["name"] == param.name)["type"] == "string(uuid)"
+        assert (param.format == "uuid") == expected_uuid, param.name
+
+
+def _walk(node: Any) -> Any:
+    yield node
+    if isinstance(node, dict):
+        for value in node.values():
+            yield from _walk(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _walk(value)
+
+
+@pytest.mark.parametrize("name", sorted(SEED))
+def test_input_schema_is_flat_valid_json_schema(catalogue: Catalogue, name: str) -> None:
+    schema = input_schema(catalogue.by_name[name], catalogue)
+    Draft202012Validator.check_schema(schema)
+    assert schema["type"] == "object" and schema["additionalProperties"] is False
+    for node in _walk(schema):
+        if isinstance(node, dict):
+            assert not {"$ref", "$defs", "definitions"} & set(node), name
+    assert not {"anyOf", "oneOf", "allOf"} & set(schema)
+    out = output_schema(catalogue.by_name[name], catalogue)
+    if out is not None:
+        Draft202012Validator.check_schema(out)
+        assert out["type"] == "object"
+
+
+def test_tools_list_fits_the_size_budget(catalogue: Catalogue) -> None:
+    from xero_contacts_mcp.server.app import to_tool
+    from xero_contacts_mcp.tools.runner import ToolRunner
+
+    runner = ToolRunner(catalogue, sender=None)  # type: ignore[arg-type]
+    tools = [to_tool(d).model_dump(by_alias=True, exclude_none=True) for d in runner.definitions()]
+    size = len(json.dumps(tools, separators=(",", ":")))
+    assert size <= 26_000, f"tools/list is {size} bytes"
+
+
+def test_writable_contact_fields_are_all_typed(catalogue: Catalogue) -> None:
+    item = input_schema(catalogue.by_name["xero_contacts_create_contacts"], catalogue)["properties"]["Contacts"]["items"]
+    for key, schema in item["properties"].items():
+        assert "type" in schema, key
+    for key in ("Name", "ContactNumber", "Addresses", "Phones", "ContactPersons", "PaymentTerms",
+                "DefaultCurrency", "BatchPayments", "SalesTrackingCategories", "ContactStatus"):
+        assert key in item["properties"], key
+    for read_only in ("UpdatedDateUTC", "Balances", "IsSupplier", "HasValidationErrors"):
+        assert read_only not in item["properties"]
+    assert item["required"] == ["Name"]
+
+
+def test_membership_items_read_only_the_contact_id(catalogue: Catalogue) -> None:
+    item = input_schema(catalogue.by_name["xero_contacts_create_contact_group_contacts"],
+                        catalogue)["properties"]["Contacts"]["items"]
+    assert item == {"type": "object", "properties": {"ContactID": {"type": "string", "format": "uuid"}},
+                    "required": ["ContactID"]}
+
+
+@pytest.mark.parametrize("name", sorted(SEED))
+def test_annotations_follow_the_naming_rules(catalogue: Catalogue, name: str) -> None:
+    hints = catalogue.by_name[name].annotations
+    verb = name.removeprefix("xero_contacts_").split("_")[0]
+    assert hints.openWorldHint is True
+    if verb == "get":
+        assert (hints.readOnlyHint, hints.destructiveHint, hints.idempotentHint) == (True, False, True)
+    else:
+        assert hints.readOnlyHint is False
+        assert hints.destructiveHint is (verb in ("update", "delete"))
+    if verb in ("update", "delete") and name != "xero_contacts_update_or_create_contacts":
+        assert hints.idempotentHint is True
+
+
+BROKEN = [
+    ("  - name: xero_contacts_get_contact\n    title: Get a contact\n",
+     "  - name: xero_contacts_get_contact\n    titel: Get a contact\n",
+     "tool xero_contacts_get_contact: titel: unknown key"),
+    ("    annotations: {readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: true}\n"
+     "    method: GET\n    path: /Contacts/{ContactID}\n",
+     "    annotations: {readOnlyHint: true, destructiveHint: false, idempotentHint: true}\n"
+     "    method: GET\n    path: /Contacts/{ContactID}\n",
+     "tool xero_contacts_get_contact: annotations.openWorldHint: Field required"),
+    ("    path: /Contacts/{ContactNumber}\n", "    path: /Contacts/{Number}\n",
+     "tool xero_contacts_get_contact_by_contact_number: path /Contacts/{Number} placeholders"),
+    ("      - name: If-Modified-Since\n        in: header\n", "      - name: If-Modified-Since\n        in: cookie\n",
+     "tool xero_contacts_get_contacts: params[If-Modified-Since].in: Input should be"),
+    ("items: {ref: ContactRef}", "items: {ref: ContactReference}",
+     "tool xero_contacts_create_contact_group_contacts: parameter Contacts[]: ref 'ContactReference'"),
+]
+
+
+@pytest.mark.parametrize(("old", "new", "message"), BROKEN, ids=["unknown-key", "missing-hint",
+                                                                 "placeholder", "location", "ref"])
+def test_a_mistake_in_tools_yaml_names_the_tool_and_key(tmp_path: Path, old: str, new: str, message: str) -> None:
+    source = load_path().read_text()
+    assert old in source, "the fixture text must exist in tools.yaml"
+    broken = tmp_path / "tools.yaml"
+    broken.write_text(source.replace(old, new, 1))
+    with pytest.raises(CatalogueError) as caught:
+        load_catalogue(broken)
+    assert message in str(caught.value)
+
+
+def load_path() -> Path:
+    from xero_contacts_mcp.tools.catalogue import default_path
+
+    return default_path()
