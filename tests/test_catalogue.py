@@ -105,7 +105,8 @@ def test_tools_list_fits_the_size_budget(catalogue: Catalogue) -> None:
 
 
 def test_writable_contact_fields_are_all_typed(catalogue: Catalogue) -> None:
-    item = input_schema(catalogue.by_name["xero_contacts_create_contacts"], catalogue)["properties"]["Contacts"]["items"]
+    schema = input_schema(catalogue.by_name["xero_contacts_create_contacts"], catalogue)
+    item = schema["properties"]["Contacts"]["items"]
     for key, schema in item["properties"].items():
         assert "type" in schema, key
     for key in ("Name", "ContactNumber", "Addresses", "Phones", "ContactPersons", "PaymentTerms",

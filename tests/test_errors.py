@@ -99,7 +99,8 @@ async def test_group_membership_ignores_other_contact_fields(runtime: Any, httpx
 VALIDATION = {
     "ErrorNumber": 10, "Type": "ValidationException", "Message": "A validation exception occurred",
     "Elements": [
-        {"Name": "Acme", "ValidationErrors": [{"Message": "The contact name Acme is already assigned to another contact."}],
+        {"Name": "Acme",
+         "ValidationErrors": [{"Message": "The contact name Acme is already assigned to another contact."}],
          "Addresses": [{"AddressType": "POBOX", "ValidationErrors": [{"Message": "Country is too long"}]}]},
         {"Name": "Beta", "ValidationErrors": [{"Message": "Email address must be valid."}]},
     ],

@@ -190,7 +190,7 @@ async def test_request_matches_xero_openapi(runtime: Any, httpx2_mock: respx.Rou
 
     request, _ = await _capture(runtime, httpx2_mock, case)
     url = urlsplit(str(request.url))
-    headers = {k: v for k, v in request.headers.items()}
+    headers = dict(request.headers.items())
     openapi_spec.validate_request(MockRequest(
         "https://api.xero.com", request.method.lower(), url.path,
         args=dict(parse_qsl(url.query)), headers=headers,

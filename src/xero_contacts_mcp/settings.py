@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_SCOPES = "offline_access accounting.contacts accounting.settings"
@@ -28,7 +28,7 @@ class Settings(BaseSettings):
     xero_token_file: Path | None = None
     xero_api_url: str = "https://api.xero.com/api.xro/2.0"
     xero_connections_url: str = "https://api.xero.com/connections"
-    xero_token_url: str = "https://identity.xero.com/connect/token"
+    xero_token_url: str = "https://identity.xero.com/connect/token"  # noqa: S105 - a URL
     xero_authorize_url: str = "https://login.xero.com/identity/connect/authorize"
     xero_revoke_url: str = "https://identity.xero.com/connect/revocation"
 
@@ -49,15 +49,13 @@ class Settings(BaseSettings):
     xero_mcp_timeout: float = Field(default=30.0, gt=0)
     xero_mcp_tools_file: Path | None = None
 
-    @field_validator("xero_tenant_id", "xero_client_id", "xero_scopes", mode="before")
+    @field_validator("*", mode="before")
     @classmethod
-    def _blank_is_unset(cls, value: object) -> object:
-        return None if isinstance(value, str) and not value.strip() else value
-
-    @field_validator("xero_access_token", "xero_client_secret", "xero_mcp_http_token", mode="before")
-    @classmethod
-    def _blank_secret_is_unset(cls, value: object) -> object:
-        return None if isinstance(value, str) and not value.strip() else value
+    def _blank_is_unset(cls, value: object, info: ValidationInfo) -> object:
+        """`KEY=` (as in a copied .env.example) means "not set", not an empty path or secret."""
+        if isinstance(value, str) and not value.strip() and info.field_name is not None:
+            return cls.model_fields[info.field_name].default
+        return value
 
     def secrets(self) -> list[str]:
         """Every configured secret value, for log redaction."""

@@ -16,6 +16,7 @@ import json
 from dataclasses import dataclass, field
 
 from xero_contacts_mcp.sandbox.clock import Clock
+from xero_contacts_mcp.sandbox.config import SandboxConfig
 from xero_contacts_mcp.sandbox.replies import Reply, XeroError, json_reply
 
 MAX_KEY_LENGTH = 128
@@ -46,9 +47,9 @@ def _error(kind: str, message: str) -> XeroError:
 
 
 class IdempotencyStore:
-    def __init__(self, clock: Clock, ttl: float) -> None:
+    def __init__(self, clock: Clock, config: SandboxConfig) -> None:
         self.clock = clock
-        self.ttl = ttl
+        self.config = config
         self._entries: dict[tuple[str, str], _Entry] = {}
 
     def reset(self) -> None:
@@ -69,7 +70,7 @@ class IdempotencyStore:
             self._purge(now)
             entry = self._entries.get((tenant_id, key))
             if entry is None:
-                self._entries[(tenant_id, key)] = _Entry(print_, now + self.ttl)
+                self._entries[(tenant_id, key)] = _Entry(print_, now + self.config.idempotency_ttl)
                 return None
             if entry.fingerprint != print_:
                 raise _error(

@@ -108,7 +108,7 @@ def _object_model(node: Node, schemas: dict[str, Node], name: str) -> type[BaseM
         dropped |= set(other.properties or {}) | set(other.ignore or [])
     dropped -= set(node.properties or {})
     validators = {"_drop_response_fields": _dropper(frozenset(dropped))} if dropped else {}
-    return create_model(name, __base__=Strict, __validators__=validators, **fields)  # type: ignore[call-overload,no-any-return]
+    return create_model(name, __base__=Strict, __validators__=validators, **fields)
 
 
 def _dropper(dropped: frozenset[str]) -> Any:
@@ -142,4 +142,4 @@ def build_model(tool: ToolSpec, catalogue: Catalogue) -> type[BaseModel]:
         annotation = _annotate(param, catalogue.schemas, f"{prefix}_{_identifier(param.name)}",
                                header=param.in_ == "header")
         fields[_identifier(param.name)] = _field(annotation, param.name, param.required)
-    return create_model(f"{prefix}Arguments", __base__=Strict, **fields)  # type: ignore[call-overload,no-any-return]
+    return create_model(f"{prefix}Arguments", __base__=Strict, **fields)

@@ -40,7 +40,7 @@ class TransportError(XeroError):
         self.outcome_unknown = sent
 
 
-class TimeoutError_(TransportError):  # noqa: N801 - avoid shadowing the builtin
+class TimeoutError_(TransportError):
     """No response within the configured timeout."""
 
 
