@@ -53,6 +53,11 @@ def _parser() -> argparse.ArgumentParser:
 def _selection_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sandbox", action="store_true", default=None,
                         help="use the built-in in-memory Xero sandbox (no credentials needed)")
+    parser.add_argument("--read-only", action="store_true", default=None,
+                        help="serve only the tools that read (beats every other selector)")
+    parser.add_argument("--toolsets", help="comma-separated toolsets: contacts, contact_groups, tracking (or all)")
+    parser.add_argument("--tools", dest="tool_names", help="comma-separated tool names to serve (adds to --toolsets)")
+    parser.add_argument("--exclude-tools", help="comma-separated tool names never to serve")
 
 
 def _serve_options(parser: argparse.ArgumentParser) -> None:
@@ -68,6 +73,12 @@ def _settings(ns: argparse.Namespace) -> Settings:
     overrides: dict[str, Any] = {}
     if getattr(ns, "sandbox", None):
         overrides["xero_mcp_sandbox"] = True
+    if getattr(ns, "read_only", None):
+        overrides["xero_mcp_read_only"] = True
+    for flag, field in (("toolsets", "xero_mcp_toolsets"), ("tool_names", "xero_mcp_tools"),
+                        ("exclude_tools", "xero_mcp_exclude_tools")):
+        if getattr(ns, flag, None) is not None:
+            overrides[field] = getattr(ns, flag)
     if ns.tools_file is not None:
         overrides["xero_mcp_tools_file"] = ns.tools_file
     if ns.debug:
@@ -99,10 +110,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         logs.setup(settings.xero_mcp_log_level, settings.secrets())
         from .tools.catalogue import CatalogueError
+        from .tools.selection import SelectionError
 
         try:
             return _dispatch(command, ns, settings)
-        except CatalogueError as exc:
+        except (CatalogueError, SelectionError) as exc:
             raise UsageError(str(exc)) from None
     except UsageError as exc:
         print(f"xero-contacts-mcp: {exc}", file=sys.stderr)
@@ -142,11 +154,16 @@ async def _serve(settings: Settings) -> None:
 
 
 def _tools(settings: Settings) -> int:
+    from .runtime import selected_tools
     from .tools.catalogue import load_catalogue
 
     catalogue = load_catalogue(settings.xero_mcp_tools_file)
-    width = max(len(t.name) for t in catalogue.tools)
-    for tool in catalogue.tools:
+    served = [catalogue.by_name[name] for name in selected_tools(settings, catalogue)]
+    if not served:
+        print("No tools match this selection.", file=sys.stderr)
+        return EXIT_OK
+    width = max(len(t.name) for t in served)
+    for tool in served:
         mark = "read " if tool.annotations.readOnlyHint else "write"
         print(f"{tool.name:<{width}}  {mark}  {tool.toolset:<14}  {tool.title}")
     return EXIT_OK

@@ -13,6 +13,7 @@ import httpx2
 from .settings import Settings
 from .tools.catalogue import Catalogue, load_catalogue
 from .tools.runner import ToolRunner
+from .tools.selection import select, split_names
 from .xero.auth import BearerAuth, NoCredentials
 from .xero.client import ClientConfig, XeroClient
 
@@ -40,6 +41,13 @@ def _sandbox(settings: Settings) -> tuple[Any, httpx2.Auth, httpx2.AsyncBaseTran
     return sandbox, BearerAuth(sandbox.access_token), sandbox.transport(), config
 
 
+def selected_tools(settings: Settings, catalogue: Catalogue) -> list[str]:
+    """The served tool names; raises SelectionError (exit status 2) for an unknown name."""
+    return select(catalogue, toolsets=split_names(settings.xero_mcp_toolsets),
+                  tools=split_names(settings.xero_mcp_tools), exclude=split_names(settings.xero_mcp_exclude_tools),
+                  read_only=settings.xero_mcp_read_only)
+
+
 @asynccontextmanager
 async def open_runtime(settings: Settings, *, transport: httpx2.AsyncBaseTransport | None = None,
                        catalogue: Catalogue | None = None) -> AsyncIterator[Runtime]:
@@ -53,7 +61,8 @@ async def open_runtime(settings: Settings, *, transport: httpx2.AsyncBaseTranspo
         auth = BearerAuth(token.get_secret_value()) if token is not None else NoCredentials()
         config = ClientConfig(settings.xero_api_url, settings.xero_tenant_id, settings.xero_mcp_timeout)
     client = XeroClient(config, auth, transport)
-    runner = ToolRunner(catalogue, client, raw_results=settings.xero_mcp_raw_results)
+    runner = ToolRunner(catalogue, client, names=selected_tools(settings, catalogue),
+                        raw_results=settings.xero_mcp_raw_results)
     try:
         yield Runtime(settings, catalogue, client, runner, sandbox)
     finally:
