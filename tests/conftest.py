@@ -41,7 +41,9 @@ def settings_factory() -> Any:
     from xero_contacts_mcp.settings import Settings
 
     def make(**overrides: Any) -> Settings:
-        values: dict[str, Any] = {"xero_access_token": TOKEN, "xero_tenant_id": TENANT}
+        values: dict[str, Any] = {"xero_access_token": TOKEN, "xero_tenant_id": TENANT,
+                                  # retries stay on, but back off in milliseconds and give up fast
+                                  "xero_mcp_retry_max_wait": 0.01, "xero_mcp_retry_deadline": 2.0}
         values.update(overrides)
         return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 

@@ -16,6 +16,7 @@ from .tools.runner import ToolRunner
 from .tools.selection import select, split_names
 from .xero.auth import BearerAuth, NoCredentials
 from .xero.client import ClientConfig, XeroClient
+from .xero.retry import RetryPolicy
 
 log = logging.getLogger(__name__)
 
@@ -35,10 +36,16 @@ def _sandbox(settings: Settings) -> tuple[Any, httpx2.Auth, httpx2.AsyncBaseTran
     from .sandbox import Sandbox
 
     sandbox = Sandbox()
-    config = ClientConfig(SANDBOX_API_URL, settings.xero_tenant_id or sandbox.tenant_id, settings.xero_mcp_timeout)
+    config = ClientConfig(SANDBOX_API_URL, settings.xero_tenant_id or sandbox.tenant_id, settings.xero_mcp_timeout,
+                          retry_policy(settings))
     log.warning("SANDBOX MODE: serving the built-in in-memory Xero sandbox, not a real organisation. "
                 "Nothing is sent to Xero and every change is lost when the server stops.")
     return sandbox, BearerAuth(sandbox.access_token), sandbox.transport(), config
+
+
+def retry_policy(settings: Settings) -> RetryPolicy:
+    return RetryPolicy.bounded(settings.xero_mcp_retry_attempts, settings.xero_mcp_retry_deadline,
+                               settings.xero_mcp_retry_max_wait)
 
 
 def selected_tools(settings: Settings, catalogue: Catalogue) -> list[str]:
@@ -59,7 +66,8 @@ async def open_runtime(settings: Settings, *, transport: httpx2.AsyncBaseTranspo
     else:
         token = settings.xero_access_token
         auth = BearerAuth(token.get_secret_value()) if token is not None else NoCredentials()
-        config = ClientConfig(settings.xero_api_url, settings.xero_tenant_id, settings.xero_mcp_timeout)
+        config = ClientConfig(settings.xero_api_url, settings.xero_tenant_id, settings.xero_mcp_timeout,
+                              retry_policy(settings))
     client = XeroClient(config, auth, transport)
     runner = ToolRunner(catalogue, client, names=selected_tools(settings, catalogue),
                         raw_results=settings.xero_mcp_raw_results)

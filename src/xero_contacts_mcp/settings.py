@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     xero_mcp_raw_results: bool = False
     xero_mcp_timeout: float = Field(default=30.0, gt=0)
     xero_mcp_tools_file: Path | None = None
+    xero_mcp_retry_attempts: int = Field(default=5, ge=1, le=20)
+    xero_mcp_retry_deadline: float = Field(default=45.0, gt=0)
+    xero_mcp_retry_max_wait: float = Field(default=8.0, ge=0)
 
     @field_validator("*", mode="before")
     @classmethod

@@ -82,6 +82,8 @@ def describe_failure(tool: ToolSpec, args: dict[str, Any], exc: XeroError) -> st
         text = str(exc) if exc.outcome_unknown else f"{exc} Check the network and XERO_API_URL, then try again."
     else:
         text = str(exc)
+    if exc.attempts > 1:
+        text += f" (Tried {exc.attempts} times over {exc.elapsed:.0f} s.)"
     if exc.outcome_unknown and tool.writes and exc.idempotency_key:
         text += (
             f"\nXero may already have applied this {tool.method}. Call {tool.name} again with the same "

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx2
+import stamina
 
 from .. import __version__
 from .auth import SETUP_HINT, NoCredentials
@@ -24,10 +25,13 @@ from .errors import (
     TenantRequiredError,
     TimeoutError_,
     TransportError,
+    XeroError,
 )
 from .http import Request, Response
+from .retry import RetryPolicy, decider, describe
 
 log = logging.getLogger(__name__)
+stamina.instrumentation.set_on_retry_hooks([])  # we log each retry ourselves, with its reason
 
 WRITE_METHODS = frozenset({"POST", "PUT"})
 TENANT_HEADER = "xero-tenant-id"
@@ -40,6 +44,7 @@ class ClientConfig:
     api_url: str
     tenant_id: str | None = None
     timeout: float = 30.0
+    retry: RetryPolicy = RetryPolicy()
 
 
 class XeroClient:
@@ -48,6 +53,7 @@ class XeroClient:
     def __init__(self, config: ClientConfig, auth: httpx2.Auth,
                  transport: httpx2.AsyncBaseTransport | None = None) -> None:
         self.config = config
+        self.retries = 0  # how many retries this client has made (observability, tests)
         self._auth = auth
         self._http = httpx2.AsyncClient(
             base_url=config.api_url.rstrip("/"),
@@ -83,8 +89,37 @@ class XeroClient:
         return Request(request.method, request.path, dict(request.query), headers, request.body)
 
     async def send(self, request: Request) -> Response:
-        """Send one prepared-or-not request; return a 2xx/3xx Response or raise a XeroError."""
+        """Send one request, retrying what is safe; return a 2xx/3xx Response or raise a XeroError.
+
+        The request is prepared once, so every attempt carries the same Idempotency-Key.
+        """
         request = self.prepare(request)
+        policy = self.config.retry
+        started = time.monotonic()
+        attempts = 0
+
+        def on_retry(exc: XeroError, wait: float | None) -> None:
+            self.retries += 1
+            after = f"in {wait:g} s (Retry-After)" if wait is not None else "with backoff"
+            log.info("retrying %s %s %s after %s (attempt %d of %d)", request.method, request.path, after,
+                     describe(exc), attempts + 1, policy.attempts)
+
+        try:
+            async for attempt in stamina.retry_context(
+                on=decider(request, policy, started, on_retry), attempts=policy.attempts,
+                timeout=policy.deadline, wait_initial=policy.wait_initial, wait_max=policy.wait_max,
+                wait_jitter=policy.wait_jitter,
+            ):
+                with attempt:
+                    attempts = attempt.num
+                    return await self._send_once(request)
+        except XeroError as exc:
+            exc.attempts = attempts
+            exc.elapsed = time.monotonic() - started
+            raise
+        raise AssertionError("unreachable: stamina either returns or raises")  # pragma: no cover
+
+    async def _send_once(self, request: Request) -> Response:
         key = request.headers.get(IDEMPOTENCY_HEADER)
         tenant = request.headers[TENANT_HEADER]
         context: dict[str, Any] = {"method": request.method, "path": request.path,

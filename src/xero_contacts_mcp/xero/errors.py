@@ -10,6 +10,9 @@ class XeroError(Exception):
 
     #: whether Xero may have applied the request (so a retry must reuse the Idempotency-Key)
     outcome_unknown: bool = False
+    #: how many times the request was sent, and how long that took in all (set by the client)
+    attempts: int = 0
+    elapsed: float = 0.0
 
     def __init__(self, message: str, *, method: str = "", path: str = "",
                  idempotency_key: str | None = None, tenant_id: str | None = None) -> None:
