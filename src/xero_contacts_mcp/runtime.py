@@ -16,6 +16,7 @@ from .tools.runner import ToolRunner
 from .tools.selection import select, split_names
 from .xero.auth import BearerAuth, NoCredentials
 from .xero.client import ClientConfig, XeroClient
+from .state.limiter import Limits, LocalLimiter
 from .xero.retry import RetryPolicy
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,11 @@ def retry_policy(settings: Settings) -> RetryPolicy:
                                settings.xero_mcp_retry_max_wait)
 
 
+def limits(settings: Settings) -> Limits:
+    return Limits(settings.xero_mcp_tenant_concurrency, settings.xero_mcp_tenant_per_minute,
+                  settings.xero_mcp_app_per_minute, settings.xero_mcp_rate_window)
+
+
 def selected_tools(settings: Settings, catalogue: Catalogue) -> list[str]:
     """The served tool names; raises SelectionError (exit status 2) for an unknown name."""
     return select(catalogue, toolsets=split_names(settings.xero_mcp_toolsets),
@@ -68,7 +74,7 @@ async def open_runtime(settings: Settings, *, transport: httpx2.AsyncBaseTranspo
         auth = BearerAuth(token.get_secret_value()) if token is not None else NoCredentials()
         config = ClientConfig(settings.xero_api_url, settings.xero_tenant_id, settings.xero_mcp_timeout,
                               retry_policy(settings))
-    client = XeroClient(config, auth, transport)
+    client = XeroClient(config, auth, transport, LocalLimiter(limits(settings)))
     runner = ToolRunner(catalogue, client, names=selected_tools(settings, catalogue),
                         raw_results=settings.xero_mcp_raw_results)
     try:

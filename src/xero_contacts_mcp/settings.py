@@ -51,6 +51,10 @@ class Settings(BaseSettings):
     xero_mcp_retry_attempts: int = Field(default=5, ge=1, le=20)
     xero_mcp_retry_deadline: float = Field(default=45.0, gt=0)
     xero_mcp_retry_max_wait: float = Field(default=8.0, ge=0)
+    xero_mcp_tenant_concurrency: int = Field(default=5, ge=1)
+    xero_mcp_tenant_per_minute: int = Field(default=60, ge=1)
+    xero_mcp_app_per_minute: int = Field(default=10_000, ge=1)
+    xero_mcp_rate_window: float = Field(default=60.0, gt=0)
 
     @field_validator("*", mode="before")
     @classmethod

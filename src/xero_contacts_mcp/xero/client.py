@@ -17,11 +17,13 @@ import httpx2
 import stamina
 
 from .. import __version__
+from ..state.limiter import LimitExceeded, Limiter, LocalLimiter
 from .auth import SETUP_HINT, NoCredentials
 from .errors import (
     APIError,
     InvalidRequestError,
     NotConfiguredError,
+    RateLimitedError,
     TenantRequiredError,
     TimeoutError_,
     TransportError,
@@ -51,10 +53,11 @@ class XeroClient:
     """Owns one pooled `httpx2.AsyncClient` for the life of the server."""
 
     def __init__(self, config: ClientConfig, auth: httpx2.Auth,
-                 transport: httpx2.AsyncBaseTransport | None = None) -> None:
+                 transport: httpx2.AsyncBaseTransport | None = None, limiter: Limiter | None = None) -> None:
         self.config = config
         self.retries = 0  # how many retries this client has made (observability, tests)
         self._auth = auth
+        self.limiter = limiter or LocalLimiter()
         self._http = httpx2.AsyncClient(
             base_url=config.api_url.rstrip("/"),
             auth=auth,
@@ -112,24 +115,27 @@ class XeroClient:
             ):
                 with attempt:
                     attempts = attempt.num
-                    return await self._send_once(request)
+                    return await self._send_once(request, started + policy.deadline)
         except XeroError as exc:
             exc.attempts = attempts
             exc.elapsed = time.monotonic() - started
             raise
         raise AssertionError("unreachable: stamina either returns or raises")  # pragma: no cover
 
-    async def _send_once(self, request: Request) -> Response:
+    async def _send_once(self, request: Request, deadline: float) -> Response:
         key = request.headers.get(IDEMPOTENCY_HEADER)
         tenant = request.headers[TENANT_HEADER]
         context: dict[str, Any] = {"method": request.method, "path": request.path,
                                    "idempotency_key": key, "tenant_id": tenant}
-        started = time.perf_counter()
         try:
-            reply = await self._http.request(
-                request.method, request.path, params=request.query or None, headers=request.headers,
-                json=request.body if request.body is not None else None,
-            )
+            async with self.limiter.slot(tenant, deadline):
+                started = time.perf_counter()
+                reply = await self._http.request(
+                    request.method, request.path, params=request.query or None, headers=request.headers,
+                    json=request.body if request.body is not None else None,
+                )
+        except LimitExceeded as exc:
+            raise RateLimitedError(exc.retry_after, daily=exc.daily, **context) from None
         except httpx2.TimeoutException as exc:
             sent = not isinstance(exc, _NOT_SENT)
             raise TimeoutError_(f"No response from Xero within {self.config.timeout:g} s.",
@@ -142,6 +148,7 @@ class XeroClient:
         elapsed = (time.perf_counter() - started) * 1000
         log.debug("%s %s → %s in %.0f ms", request.method, request.path, reply.status_code, elapsed)
         headers = dict(reply.headers)
+        await self.limiter.observe(tenant, reply.status_code, headers)
         body = _parse(reply)
         if reply.status_code >= 400:
             raise APIError(reply.status_code, body, headers, **context)

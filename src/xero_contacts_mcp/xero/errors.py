@@ -47,6 +47,21 @@ class TimeoutError_(TransportError):
     """No response within the configured timeout."""
 
 
+class RateLimitedError(XeroError):
+    """Held back before sending: the day's allowance is spent, or waiting for a turn would pass the deadline."""
+
+    def __init__(self, retry_after: float, *, daily: bool, **kw: Any) -> None:
+        if daily:
+            message = ("Xero's daily limit for this organisation (5,000 calls) is used up; it resets within "
+                       f"24 hours (about {retry_after / 3600:.1f} h from now). Nothing was sent. Do not retry now.")
+        else:
+            message = ("Too many calls to this organisation are queued (Xero allows 60 a minute and 5 at once); "
+                       f"this one could not start within its deadline. Nothing was sent. Retry in {retry_after:.0f} s.")
+        super().__init__(message, **kw)
+        self.retry_after = retry_after
+        self.daily = daily
+
+
 class APIError(XeroError):
     """Xero answered with a status of 400 or more."""
 
