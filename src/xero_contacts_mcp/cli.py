@@ -62,7 +62,11 @@ def _selection_options(parser: argparse.ArgumentParser) -> None:
 
 def _serve_options(parser: argparse.ArgumentParser) -> None:
     _selection_options(parser)
-    parser.add_argument("--transport", choices=["stdio"], default="stdio", help="MCP transport (default stdio)")
+    parser.add_argument("--transport", choices=["stdio", "http"], default="stdio", help="MCP transport (default stdio)")
+    parser.add_argument("--host", default="127.0.0.1", help="HTTP: address to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8000, help="HTTP: port (default 8000)")
+    parser.add_argument("--stateless", action="store_true", default=None,
+                        help="HTTP: keep no per-session state (for replicas behind a load balancer)")
 
 
 def _settings(ns: argparse.Namespace) -> Settings:
@@ -75,6 +79,8 @@ def _settings(ns: argparse.Namespace) -> Settings:
         overrides["xero_mcp_sandbox"] = True
     if getattr(ns, "read_only", None):
         overrides["xero_mcp_read_only"] = True
+    if getattr(ns, "stateless", None):
+        overrides["xero_mcp_stateless"] = True
     for flag, field in (("toolsets", "xero_mcp_toolsets"), ("tool_names", "xero_mcp_tools"),
                         ("exclude_tools", "xero_mcp_exclude_tools")):
         if getattr(ns, flag, None) is not None:
@@ -132,7 +138,17 @@ def _dispatch(command: str, ns: argparse.Namespace, settings: Settings) -> int:
     import anyio
 
     if command == "serve":
-        anyio.run(_serve, settings)
+        if ns.transport == "http":
+            from .server.http import HTTPConfigError, check
+
+            options = _http_options(ns, settings)
+            try:
+                check(options)
+            except HTTPConfigError as exc:
+                raise UsageError(str(exc)) from None
+            anyio.run(_serve, settings, options)
+        else:
+            anyio.run(_serve, settings, None)
         return EXIT_OK
     if command == "tools":
         return _tools(settings)
@@ -141,16 +157,33 @@ def _dispatch(command: str, ns: argparse.Namespace, settings: Settings) -> int:
     raise UsageError(f"unknown command {command!r}")
 
 
-async def _serve(settings: Settings) -> None:
+def _http_options(ns: argparse.Namespace, settings: Settings) -> Any:
+    from .server.http import HTTPOptions
+    from .tools.selection import split_names
+
+    token = settings.xero_mcp_http_token
+    return HTTPOptions(host=ns.host, port=ns.port, token=token.get_secret_value() if token else None,
+                       stateless=settings.xero_mcp_stateless,
+                       allowed_origins=split_names(settings.xero_mcp_allowed_origins) or [],
+                       allowed_hosts=split_names(settings.xero_mcp_allowed_hosts) or [])
+
+
+async def _serve(settings: Settings, http: Any) -> None:
     from .runtime import open_runtime
     from .server.app import build_server
-    from .server.stdio import run_stdio
     from .tools.runner import UnknownToolError
 
     async with open_runtime(settings) as runtime:
         server = build_server(runtime.runner, instructions=runtime.catalogue.instructions,
                               unknown_tool=UnknownToolError)
-        await run_stdio(server)
+        if http is None:
+            from .server.stdio import run_stdio
+
+            await run_stdio(server)
+        else:
+            from .server.http import run_http
+
+            await run_http(server, http)
 
 
 def _tools(settings: Settings) -> int:

@@ -58,6 +58,7 @@ def setup(level: str = "INFO", secrets: list[str] | None = None) -> RedactingFil
         handler._xero_mcp = True  # type: ignore[attr-defined]
         root.addHandler(handler)
     root.setLevel(level.upper() if isinstance(logging.getLevelName(level.upper()), int) else "INFO")
-    for noisy in ("httpx2", "httpcore2", "mcp.server.lowlevel.server"):
+    for noisy in ("httpx2", "httpcore2", "mcp.server.lowlevel.server", "mcp.server.streamable_http",
+                  "mcp.server.streamable_http_manager", "uvicorn.error"):
         logging.getLogger(noisy).setLevel(max(root.level, logging.WARNING))
     return _filter

@@ -1,0 +1,88 @@
+"""Streamable HTTP: closed by default, and a real MCP client works through it with the token."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx2
+import pytest
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+
+from http_server import http_server
+from xero_contacts_mcp.cli import main
+
+TOKEN = "http-token-for-tests-7c1d"
+INIT = {"jsonrpc": "2.0", "id": 1, "method": "initialize",
+        "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}
+HEADERS = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
+
+
+@pytest.fixture(scope="module")
+def server() -> Any:
+    with http_server(XERO_MCP_HTTP_TOKEN=TOKEN) as base:
+        yield base
+
+
+def _post(base: str, **headers: str) -> httpx2.Response:
+    return httpx2.post(f"{base}/mcp", json=INIT, headers={**HEADERS, **headers}, timeout=10)
+
+
+async def test_real_client_lists_and_calls_tools_with_the_token(server: str) -> None:
+    async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {TOKEN}"},
+                                  timeout=httpx2.Timeout(30, read=60)) as http, \
+            Client(streamable_http_client(f"{server}/mcp", http_client=http)) as client:
+        listing = await client.list_tools()
+        result = await client.call_tool("xero_contacts_get_contacts", {})
+    assert len(listing.tools) == 22
+    assert result.is_error and "XERO_ACCESS_TOKEN" in result.content[0].text  # type: ignore[union-attr]
+
+
+def test_health_needs_no_token(server: str) -> None:
+    reply = httpx2.get(f"{server}/healthz", timeout=5)
+    assert reply.status_code == 200 and reply.json() == {"status": "ok"}
+
+
+@pytest.mark.parametrize(("headers", "status"), [
+    ({}, 401),
+    ({"Authorization": "Bearer wrong"}, 401),
+    ({"Authorization": f"Bearer {TOKEN}x"}, 401),
+    ({"Authorization": f"Bearer {TOKEN}", "Origin": "http://evil.example"}, 403),
+    ({"Authorization": f"Bearer {TOKEN}", "Host": "evil.example"}, 421),
+    ({"Authorization": f"Bearer {TOKEN}", "Origin": "http://localhost:6274"}, 200),
+    ({"Authorization": f"Bearer {TOKEN}"}, 200),
+])
+def test_requests_are_checked(server: str, headers: dict[str, str], status: int) -> None:
+    reply = _post(server, **headers)
+    assert reply.status_code == status
+    if status == 401:
+        assert reply.headers["www-authenticate"].startswith("Bearer")
+
+
+def test_stateless_mode_answers_get_with_405_and_serves_posts() -> None:
+    with http_server("--stateless") as base:
+        assert httpx2.get(f"{base}/mcp", headers={"Accept": "text/event-stream"}, timeout=5).status_code == 405
+        assert _post(base).status_code == 200
+
+
+def test_extra_origins_and_hosts_from_the_environment() -> None:
+    with http_server(XERO_MCP_ALLOWED_ORIGINS="https://app.example.com",
+                     XERO_MCP_ALLOWED_HOSTS="mcp.example.com") as base:
+        assert _post(base, Origin="https://app.example.com").status_code == 200
+        assert _post(base, Host="mcp.example.com").status_code == 200
+        assert _post(base, Host="mcp.example.com:8443").status_code == 200
+        assert _post(base, Origin="https://other.example.com").status_code == 403
+
+
+@pytest.mark.parametrize(("argv", "env", "message"), [
+    (["--host", "0.0.0.0"], {}, "without a token"),
+    (["--host", "10.1.2.3"], {}, "without a token"),
+    ([], {"XERO_MCP_ALLOWED_ORIGINS": "*"}, "may not contain '*'"),
+    ([], {"XERO_MCP_ALLOWED_ORIGINS": "evil.example"}, "scheme://host[:port]"),
+])
+def test_unsafe_configurations_are_refused(argv: list[str], env: dict[str, str], message: str,
+                                           monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    assert main(["serve", "--transport", "http", *argv]) == 2
+    assert message in capsys.readouterr().err
