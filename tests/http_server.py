@@ -33,7 +33,8 @@ def http_server(*args: str, **env: str) -> Iterator[str]:
         deadline = time.monotonic() + 20
         while True:
             if process.poll() is not None:
-                raise RuntimeError(f"server exited {process.returncode}: {process.stderr.read() if process.stderr else ''}")
+                error = process.stderr.read() if process.stderr else ""
+                raise RuntimeError(f"server exited {process.returncode}: {error}")
             try:
                 if httpx2.get(f"{base}/healthz", timeout=1).status_code == 200:
                     break

@@ -75,7 +75,7 @@ def test_extra_origins_and_hosts_from_the_environment() -> None:
 
 
 @pytest.mark.parametrize(("argv", "env", "message"), [
-    (["--host", "0.0.0.0"], {}, "without a token"),
+    (["--host", "0.0.0.0"], {}, "without a token"),  # noqa: S104 - the unsafe bind under test
     (["--host", "10.1.2.3"], {}, "without a token"),
     ([], {"XERO_MCP_ALLOWED_ORIGINS": "*"}, "may not contain '*'"),
     ([], {"XERO_MCP_ALLOWED_ORIGINS": "evil.example"}, "scheme://host[:port]"),

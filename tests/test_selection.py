@@ -62,7 +62,8 @@ def test_cli_unknown_toolset_exits_2_with_one_sentence(capsys: pytest.CaptureFix
     assert err.startswith("xero-contacts-mcp: unknown toolset contcts") and "Traceback" not in err
 
 
-def test_cli_read_only_from_the_environment(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cli_read_only_from_the_environment(capsys: pytest.CaptureFixture[str],
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("XERO_MCP_READ_ONLY", "true")
     monkeypatch.setenv("XERO_MCP_TOOLS", "xero_contacts_create_contacts,xero_contacts_get_contact")
     assert main(["tools"]) == 0

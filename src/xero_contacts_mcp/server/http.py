@@ -93,7 +93,8 @@ class Guard:
             await self.app(scope, receive, send)
             return
         headers = dict(scope.get("headers") or [])
-        if self.expected is not None and not hmac.compare_digest(headers.get(b"authorization", b""), self.expected):
+        presented = headers.get(b"authorization", b"")
+        if self.expected is not None and not hmac.compare_digest(presented, self.expected):
             await _reply(send, 401, b'{"error":"unauthorized","error_description":"send Authorization: Bearer <token>"}',
                          [(b"www-authenticate", b'Bearer realm="xero-contacts-mcp"')])
             return
