@@ -21,6 +21,7 @@ from mcp.server import Server
 log = logging.getLogger(__name__)
 
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]")
+UNAUTHORIZED = b'{"error":"unauthorized","error_description":"send Authorization: Bearer <token>"}'
 
 
 class HTTPConfigError(ValueError):
@@ -95,8 +96,7 @@ class Guard:
         headers = dict(scope.get("headers") or [])
         presented = headers.get(b"authorization", b"")
         if self.expected is not None and not hmac.compare_digest(presented, self.expected):
-            await _reply(send, 401, b'{"error":"unauthorized","error_description":"send Authorization: Bearer <token>"}',
-                         [(b"www-authenticate", b'Bearer realm="xero-contacts-mcp"')])
+            await _reply(send, 401, UNAUTHORIZED, [(b"www-authenticate", b'Bearer realm="xero-contacts-mcp"')])
             return
         if self.stateless and scope["method"] == "GET":
             # A stateless server has no stream to resume; the SDK would hold the GET open forever (#3492).
