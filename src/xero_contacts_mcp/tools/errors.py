@@ -48,14 +48,10 @@ def arguments_error(exc: ValidationError) -> ArgumentsError:
 
 
 def _loc(loc: tuple[int | str, ...]) -> str:
+    """`Contacts[0].Phones[1].PhoneType`: the parameter path as the model wrote it."""
     out = ""
     for step in loc:
-        if isinstance(step, int):
-            out += f"[{step}]"
-        elif step.startswith(("function-", "literal[", "constrained-")) or step in ("str", "int", "bool"):
-            continue  # validator frames pydantic adds to the location
-        else:
-            out += f".{step}" if out else step
+        out += f"[{step}]" if isinstance(step, int) else (f".{step}" if out else step)
     return out or "(arguments)"
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import keyword
 import re
-import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -19,6 +18,8 @@ from .catalogue import Catalogue, Node, ToolSpec
 from .schema import resolve
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_HEADER_SAFE = re.compile(r"^[\x20-\x7e]*$")  # printable ASCII: what an HTTP header can carry unchanged
+_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _LONG_ENUM = 12  # beyond this an enum error lists examples, not every value
 
 
@@ -27,12 +28,9 @@ class Strict(BaseModel):
 
 
 def _uuid(value: str) -> str:
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        raise ValueError("must be a UUID such as 297c2dc5-cc47-4afd-8ec8-74990b8761e9") from None
-    if len(value) != 36:
-        raise ValueError("must be a UUID in its 36-character form, e.g. 297c2dc5-cc47-4afd-8ec8-74990b8761e9")
+    # A pattern, not uuid.UUID(): that also accepts braces, "urn:uuid:" and Unicode digits (look-alikes).
+    if not _UUID.match(value):
+        raise ValueError("must be a UUID such as 297c2dc5-cc47-4afd-8ec8-74990b8761e9")
     return value
 
 
@@ -44,12 +42,23 @@ def _datetime(value: str) -> str:
         raise ValueError("must be an ISO 8601 date-time such as 2024-01-31T09:30:00Z") from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    try:
+        utc = parsed.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+05:00 is before year 1 in UTC
+        raise ValueError("must be a date-time within years 1 to 9999 in UTC") from None
+    return utc.replace(tzinfo=None).isoformat(timespec="seconds") + "Z"  # isoformat pads the year
 
 
 def _no_control(value: str) -> str:
     if _CONTROL.search(value):
         raise ValueError("must not contain line breaks or control characters")
+    return value
+
+
+def _header_safe(value: str) -> str:
+    _no_control(value)
+    if not _HEADER_SAFE.match(value):
+        raise ValueError("must be printable ASCII (it is sent as an HTTP header)")
     return value
 
 
@@ -65,7 +74,7 @@ def _one_of(values: list[str]) -> Any:
     return check
 
 
-def _annotate(node: Node, schemas: dict[str, Node], name: str, header: bool = False) -> Any:
+def _annotate(node: Node, schemas: dict[str, Node], name: str, header: bool = False, path: bool = False) -> Any:
     """The Python type (with constraints) that validates one resolved node."""
     node = resolve(node, schemas)
     kind = node.type
@@ -80,6 +89,8 @@ def _annotate(node: Node, schemas: dict[str, Node], name: str, header: bool = Fa
         elif node.format == "date-time":
             checks.append(AfterValidator(_datetime))
         if header:
+            checks.append(AfterValidator(_header_safe))
+        elif path:
             checks.append(AfterValidator(_no_control))
         field = Field(min_length=node.minLength, max_length=node.maxLength, pattern=node.pattern)
         return Annotated[str, field, *checks]
@@ -140,6 +151,6 @@ def build_model(tool: ToolSpec, catalogue: Catalogue) -> type[BaseModel]:
     prefix = "".join(part.title() for part in tool.name.removeprefix("xero_contacts_").split("_"))
     for param in tool.params:
         annotation = _annotate(param, catalogue.schemas, f"{prefix}_{_identifier(param.name)}",
-                               header=param.in_ == "header")
+                               header=param.in_ == "header", path=param.in_ == "path")
         fields[_identifier(param.name)] = _field(annotation, param.name, param.required)
     return create_model(f"{prefix}Arguments", __base__=Strict, **fields)
