@@ -8,7 +8,7 @@ import sys
 
 _PATTERNS = [
     re.compile(r"(?i)(authorization\s*[:=]\s*)(bearer|basic)\s+[^\s'\",]+"),
-    re.compile(r"(?i)(bearer\s+)[A-Za-z0-9\-._~+/]+=*"),
+    re.compile(r"(?i)((?:bearer|basic)\s+)[A-Za-z0-9\-._~+/]+=*"),
     re.compile(r"(?i)((?:access|refresh|id)_token|client_secret|code_verifier|password)(['\"]?\s*[:=]\s*['\"]?)[^\s'\"&,}]+"),
     re.compile(r"(rediss?://[^:/@\s]*:)[^@\s]+(@)"),
 ]

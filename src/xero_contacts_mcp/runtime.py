@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx2
 
+from . import logs
 from .settings import Settings
 from .tools.catalogue import Catalogue, load_catalogue
 from .tools.runner import ToolRunner
@@ -75,8 +76,12 @@ async def open_runtime(settings: Settings, *, transport: httpx2.AsyncBaseTranspo
         config = ClientConfig(settings.xero_api_url, settings.xero_tenant_id, settings.xero_mcp_timeout,
                               retry_policy(settings))
     client = XeroClient(config, auth, transport, LocalLimiter(limits(settings)))
+    redactor = logs.RedactingFilter(settings.secrets())
+    if sandbox is not None:
+        redactor.add(sandbox.access_token)
+        logs.setup(settings.xero_mcp_log_level, [sandbox.access_token])
     runner = ToolRunner(catalogue, client, names=selected_tools(settings, catalogue),
-                        raw_results=settings.xero_mcp_raw_results)
+                        raw_results=settings.xero_mcp_raw_results, redact=redactor.redact)
     try:
         yield Runtime(settings, catalogue, client, runner, sandbox)
     finally:

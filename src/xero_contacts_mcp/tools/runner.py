@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from pydantic import BaseModel, ValidationError
@@ -42,8 +43,9 @@ class ToolDefinition:
 
 class ToolRunner:
     def __init__(self, catalogue: Catalogue, sender: Sender, *, names: list[str] | None = None,
-                 raw_results: bool = False) -> None:
+                 raw_results: bool = False, redact: Callable[[str], str] = str) -> None:
         self.catalogue = catalogue
+        self.redact = redact  # error texts quote Xero; should Xero ever echo a credential, it stops here
         self.sender = sender
         self.raw_results = raw_results
         chosen = names if names is not None else [t.name for t in catalogue.tools]
@@ -83,12 +85,12 @@ class ToolRunner:
             args = self.validate(tool, arguments or {})
             request = build_request(tool, args)
         except ArgumentsError as exc:
-            return ToolResult(describe_arguments(tool, exc), is_error=True)
+            return ToolResult(self.redact(describe_arguments(tool, exc)), is_error=True)
         try:
             response = await self.sender.send(request)
         except XeroError as exc:
             log.info("%s failed: %s", name, type(exc).__name__)
-            return ToolResult(describe_failure(tool, args, exc), is_error=True)
+            return ToolResult(self.redact(describe_failure(tool, args, exc)), is_error=True)
         return self._success(tool, args, response)
 
     def _success(self, tool: ToolSpec, args: dict[str, Any], response: Response) -> ToolResult:
@@ -99,7 +101,7 @@ class ToolRunner:
         data = normalise(response.body, tool.result, raw=self.raw_results)
         failed = _partial_failures(response.body, tool.result)
         if failed:
-            return ToolResult(_partial_text(tool, response, failed) + "\n" + compact_json(data), data,
+            return ToolResult(self.redact(_partial_text(tool, response, failed)) + "\n" + compact_json(data), data,
                               is_error=True)
         return ToolResult(compact_json(data), data)
 
