@@ -38,6 +38,9 @@ def _summary(result: CallToolResult) -> str:
         if isinstance(items, list):
             names = [str(i.get("Name") or i.get("ContactID") or i) for i in items if isinstance(i, dict)]
             listed = ", ".join(names[:6]) + (f" … (+{len(names) - 6})" if len(names) > 6 else "")
+            members = items[0].get("Contacts") if len(items) == 1 and isinstance(items[0], dict) else None
+            if isinstance(members, list):
+                listed += f" (members: {', '.join(str(m.get('Name') or m.get('ContactID')) for m in members)})"
             return f"  ✓ {len(items)} {key}: {listed}" if items else f"  ✓ no {key}"
     return f"  ✓ {json.dumps(data, ensure_ascii=False)[:200]}"
 
@@ -96,8 +99,9 @@ async def _session(script: Script) -> None:
                               {"ContactGroups": [{"Name": "Demo Wholesale"}]})
     group_id = _first_id(group, "ContactGroups", "ContactGroupID")
     cafe = await script.call("Find the cafe", "xero_contacts_get_contacts", {"where": 'ContactNumber=="DEMO-001"'})
+    cafe_id = _first_id(cafe, "Contacts", "ContactID")
     await script.call("Add it to the group", "xero_contacts_create_contact_group_contacts",
-                      {"ContactGroupID": group_id, "Contacts": [{"ContactID": _first_id(cafe, "Contacts", "ContactID")}]})
+                      {"ContactGroupID": group_id, "Contacts": [{"ContactID": cafe_id}]})
     await script.call("The group's members", "xero_contacts_get_contact_group", {"ContactGroupID": group_id})
 
     category = await script.call("Create a tracking category", "xero_contacts_create_tracking_category",

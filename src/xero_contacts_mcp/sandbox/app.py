@@ -1,8 +1,8 @@
 """The ASGI application: the Accounting API pipeline in front of the handlers, plus Starlette
 routes for the identity endpoints and the control API.
 
-Per API request: route → bearer token (401) → tenant header (403) → scope (401) → injected fault →
-rate limits (429) → concurrency slot, latency → Idempotency-Key → handler. Limit headers go on every
+Per API request: route → bearer token (401) → tenant header (403) → scope (401) → rate limits (429)
+→ injected fault → concurrency slot, latency → Idempotency-Key → handler. Limit headers go on every
 answer for a resolved tenant. A "drop" fault lets the write happen, records it for idempotent
 replay, then starts the response and raises `DropConnection` so the connection dies mid-answer.
 """
@@ -86,14 +86,15 @@ class ApiPipeline:
             return
         scopes = token.grant.scopes
         if op.scope not in scopes and (op.write or f"{op.scope}.read" not in scopes):
-            await self._reject(send, unauthorized("AuthorizationUnsuccessful"))
+            refused = unauthorized("AuthorizationUnsuccessful")
+            refused.headers |= self.sb.limiter.headers(tenant_id)
+            await self._reject(send, refused)
             return
         self.sb.stats.api_requests[tenant_id] += 1
-        fault = self.sb.faults.take("api", op.write)
-        reply = await self._answer(request, op, params, tenant_id, fault)
+        reply, dropped = await self._answer(request, op, params, tenant_id)
         reply.headers |= self.sb.limiter.headers(tenant_id)
         reply.headers["Xero-Correlation-Id"] = str(uuid.uuid4())
-        if fault is not None and fault.kind == "drop":
+        if dropped:
             self.sb.stats.faults["drop"] += 1
             await send_reply(send, reply, body=False)
             raise DropConnection(f"{op.operation_id} applied, connection dropped by fault injection")
@@ -121,34 +122,39 @@ class ApiPipeline:
         return reply
 
     async def _answer(
-        self, request: Request, op: routes.Operation, params: tuple[str, ...], tenant_id: str, fault: Any
-    ) -> Reply:
-        if fault is not None and fault.kind == "status":
-            self.sb.stats.faults[str(fault.status)] += 1
-            return status_reply(fault.status)
-        if fault is not None and fault.kind == "rate_limit":
-            self.sb.stats.faults["rate_limit"] += 1
-            return self._too_many(Rejection(fault.problem, fault.retry_after))
+        self, request: Request, op: routes.Operation, params: tuple[str, ...], tenant_id: str
+    ) -> tuple[Reply, bool]:
+        """The reply, and whether a drop fault asks to withhold it (only after the handler ran).
+
+        Real limits are checked first; injected faults are not counted against them.
+        """
         rejection = self.sb.limiter.check(tenant_id)
         if rejection is not None:
-            return self._too_many(rejection)
+            return self._too_many(rejection), False
+        fault = self.sb.faults.take("api", op.write)
+        if fault is not None and fault.kind == "status":
+            self.sb.stats.faults[str(fault.status)] += 1
+            return status_reply(fault.status), False
+        if fault is not None and fault.kind == "rate_limit":
+            self.sb.stats.faults["rate_limit"] += 1
+            return self._too_many(Rejection(fault.problem, fault.retry_after)), False
         self.sb.limiter.acquire(tenant_id)
         try:
             if self.sb.faults.latency > 0:
                 await asyncio.sleep(self.sb.faults.latency)
-            return await self._execute(request, op, params, tenant_id)
+            reply = await self._execute(request, op, params, tenant_id)
         finally:
             self.sb.limiter.release(tenant_id)
+        return reply, fault is not None and fault.kind == "drop"
 
-    async def _execute(
-        self, request: Request, op: routes.Operation, params: tuple[str, ...], tenant_id: str
-    ) -> Reply:
+    async def _execute(self, request: Request, op: routes.Operation, params: tuple[str, ...], tenant_id: str) -> Reply:
         body = await request.body()
         key = request.headers.get("idempotency-key") if op.method in ("PUT", "POST") else None
         store = self.sb.idempotency
         if key is not None:
-            print_ = fingerprint(op.method, request.scope.get("raw_path", b"").decode("latin-1"),
-                                 request.url.query, body)
+            print_ = fingerprint(
+                op.method, request.scope.get("raw_path", b"").decode("latin-1"), request.url.query, body
+            )
             try:
                 cached = await store.begin(tenant_id, key, print_)
             except XeroError as exc:

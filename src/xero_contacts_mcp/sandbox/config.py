@@ -62,14 +62,14 @@ def default_apps() -> tuple[ClientApp, ...]:
             client_id="5A1B0C0D0E0F4A1B8C2D3E4F50617281",
             kind="web",
             name="Web app",
-            client_secret="sandbox-web-secret-3kQ9vX2mT7pL4wR8nY6cB1dF5hJ0sA",
+            client_secret="sandbox-web-secret-3kQ9vX2mT7pL4wR8nY6cB1dF5hJ0sA",  # noqa: S106 - fake
         ),
         ClientApp(client_id="5A1B0C0D0E0F4A1B8C2D3E4F50617282", kind="pkce", name="Auth code with PKCE"),
         ClientApp(
             client_id="5A1B0C0D0E0F4A1B8C2D3E4F50617283",
             kind="custom",
             name="Custom Connection",
-            client_secret="sandbox-custom-secret-8Hj2Lk5Pq9Zx3Cv7Bn1Mw4Er6Ty0U",
+            client_secret="sandbox-custom-secret-8Hj2Lk5Pq9Zx3Cv7Bn1Mw4Er6Ty0U",  # noqa: S106 - fake
         ),
     )
 

@@ -229,7 +229,11 @@ def apply(
     status = values.get("ContactStatus", target.status if target else "ACTIVE")
     if status == "ACTIVE" and name:
         for other in working.values():
-            if other.contact_id != self_id and other.status == "ACTIVE" and other.name.strip().casefold() == name.casefold():
+            if (
+                other.contact_id != self_id
+                and other.status == "ACTIVE"
+                and other.name.strip().casefold() == name.casefold()
+            ):
                 errors.append(
                     f"The contact name {name} is already assigned to another contact. "
                     "The contact name must be unique across all active contacts."
@@ -359,7 +363,8 @@ def list_contacts(tenant: Tenant, query: Mapping[str, str], if_modified_since: s
     predicate = compile_where(query.get("where"), CONTACT_FIELDS, "Contact")
     keys = compile_order(query.get("order"), CONTACT_FIELDS, "Contact") or [("UpdatedDateUTC", False)]
     page = _integer(query, "page")
-    page_size = min(max(_integer(query, "pageSize") or DEFAULT_PAGE_SIZE, 1), MAX_PAGE_SIZE)
+    size = _integer(query, "pageSize")
+    page_size = DEFAULT_PAGE_SIZE if size is None else min(max(size, 1), MAX_PAGE_SIZE)
     summary = _flag(query, "summaryOnly")
     if summary and page is None:
         page = 1

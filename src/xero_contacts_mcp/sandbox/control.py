@@ -1,23 +1,23 @@
 """The control API under /_sandbox: drive a sandbox running in another process.
 
-    GET    /_sandbox/info             the startup description (URLs, tenant, token, apps)
-    GET    /_sandbox/stats            counters (see `Stats.snapshot`)
-    GET    /_sandbox/faults           current faults
-    POST   /_sandbox/faults           one fault object or a list of them:
-             {"kind":"status","status":503,"count":2,"target":"api"|"token","writes_only":false}
-             {"kind":"drop","count":1}
-             {"kind":"rate_limit","problem":"minute"|"day"|"concurrent"|"appminute","retry_after":5,"count":1}
-             {"kind":"latency","seconds":0.2}
-             {"kind":"random","p":0.1,"seed":7,"kinds":["503","500","502","504","429","drop"]}
-             {"kind":"deny_authorize","enabled":true}
-             {"kind":"clear"}
-    DELETE /_sandbox/faults           clear all faults
-    POST   /_sandbox/reset            reseed data; clear faults, stats, limits, idempotency keys
-    POST   /_sandbox/clock            {"advance": seconds} moves token/limit/idempotency time forward
-    POST   /_sandbox/tokens           {"scopes":"...","tenants":[...],"lifetime":s,"client_id":...} → token response
-    GET    /_sandbox/limits           current limit settings; POST with any of them to change
-    POST   /_sandbox/consent          {"tenants":[...]|null}: tenants the authorize endpoint grants
-    GET    /_sandbox/state[/{tenant}] every record of a tenant, archived and deleted ones included
+GET    /_sandbox/info             the startup description (URLs, tenant, token, apps)
+GET    /_sandbox/stats            counters (see `Stats.snapshot`)
+GET    /_sandbox/faults           current faults
+POST   /_sandbox/faults           one fault object or a list of them:
+         {"kind":"status","status":503,"count":2,"target":"api"|"token","writes_only":false}
+         {"kind":"drop","count":1}
+         {"kind":"rate_limit","problem":"minute"|"day"|"concurrent"|"appminute","retry_after":5,"count":1}
+         {"kind":"latency","seconds":0.2}
+         {"kind":"random","p":0.1,"seed":7,"kinds":["503","500","502","504","429","drop"]}
+         {"kind":"deny_authorize","enabled":true}
+         {"kind":"clear"}
+DELETE /_sandbox/faults           clear all faults
+POST   /_sandbox/reset            reseed data; clear faults, stats, limits, idempotency keys
+POST   /_sandbox/clock            {"advance": seconds} moves token/limit/idempotency time forward
+POST   /_sandbox/tokens           {"scopes":"...","tenants":[...],"lifetime":s,"client_id":...} → token response
+GET    /_sandbox/limits           current limit settings; POST with any of them to change
+POST   /_sandbox/consent          {"tenants":[...]|null}: tenants the authorize endpoint grants
+GET    /_sandbox/state[/{tenant}] every record of a tenant, archived and deleted ones included
 """
 
 from __future__ import annotations

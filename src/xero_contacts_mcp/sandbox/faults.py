@@ -20,7 +20,7 @@ RANDOM_KINDS = ("503", "500", "502", "504", "429", "drop")
 DEFAULT_RETRY_AFTER = {"minute": 60, "day": 43_200, "appminute": 60}
 
 
-class DropConnection(Exception):  # noqa: N818 - it is a signal, not an error condition
+class DropConnection(Exception):
     """Raised by the app after a write was applied, to make the client see the connection drop."""
 
 

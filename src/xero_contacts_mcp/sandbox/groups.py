@@ -89,7 +89,9 @@ def _name_errors(tenant: Tenant, raw: Any, exclude: str | None, pending: set[str
 
 def create_groups(tenant: Tenant, body: Any) -> dict[str, Any]:
     """PUT /ContactGroups: all or nothing."""
-    failures, created, pending = [], [], set()
+    failures: list[dict[str, Any]] = []
+    created: list[ContactGroup] = []
+    pending: set[str] = set()
     for item in _elements(body, "ContactGroups"):
         errors = _name_errors(tenant, item.get("Name"), None, pending)
         if errors:

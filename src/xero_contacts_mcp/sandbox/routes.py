@@ -20,8 +20,17 @@ from xero_contacts_mcp.sandbox.state import Tenant, parse_uuid
 
 CONTACTS_SCOPE = "accounting.contacts"
 SETTINGS_SCOPE = "accounting.settings"
-QUERY_NAMES = ("where", "order", "IDs", "page", "pageSize", "includeArchived", "summaryOnly", "searchTerm")
-QUERY_NAMES += ("summarizeErrors",)
+QUERY_NAMES = (
+    "where",
+    "order",
+    "IDs",
+    "page",
+    "pageSize",
+    "includeArchived",
+    "summaryOnly",
+    "searchTerm",
+    "summarizeErrors",
+)
 
 
 @dataclass(frozen=True)
@@ -108,9 +117,7 @@ OPERATIONS: tuple[Operation, ...] = (
     ),
     Operation("GET", ("ContactGroups",), "getContactGroups", C, lambda c: groups.list_groups(c.tenant, c.query)),
     Operation("PUT", ("ContactGroups",), "createContactGroup", C, lambda c: groups.create_groups(c.tenant, c.json())),
-    Operation(
-        "GET", ("ContactGroups", "{}"), "getContactGroup", C, lambda c: groups.get_group(c.tenant, c.params[0])
-    ),
+    Operation("GET", ("ContactGroups", "{}"), "getContactGroup", C, lambda c: groups.get_group(c.tenant, c.params[0])),
     Operation(
         "POST",
         ("ContactGroups", "{}"),
@@ -140,7 +147,11 @@ OPERATIONS: tuple[Operation, ...] = (
         lambda c: groups.remove_member(c.tenant, c.params[0], c.params[1]),
     ),
     Operation(
-        "GET", ("TrackingCategories",), "getTrackingCategories", S, lambda c: tracking.list_categories(c.tenant, c.query)
+        "GET",
+        ("TrackingCategories",),
+        "getTrackingCategories",
+        S,
+        lambda c: tracking.list_categories(c.tenant, c.query),
     ),
     Operation(
         "PUT",

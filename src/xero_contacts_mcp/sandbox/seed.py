@@ -94,7 +94,10 @@ def populate(tenant: Tenant) -> None:
             {"FirstName": "John", "LastName": "Smith", "EmailAddress": "john@abfl.com", "IncludeInEmails": True},
             {"FirstName": "Mary", "LastName": "Jones", "EmailAddress": "mary@abfl.com", "IncludeInEmails": False},
         ],
-        PaymentTerms={"Bills": {"Day": 15, "Type": "OFCURRENTMONTH"}, "Sales": {"Day": 10, "Type": "DAYSAFTERBILLDATE"}},
+        PaymentTerms={
+            "Bills": {"Day": 15, "Type": "OFCURRENTMONTH"},
+            "Sales": {"Day": 10, "Type": "DAYSAFTERBILLDATE"},
+        },
         sales_tracking=((REGION_ID, north),),
     )
     contacts = [

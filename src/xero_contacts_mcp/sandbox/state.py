@@ -95,8 +95,7 @@ class Tenant:
             "Contacts": [contacts.render(self, c, "full") for c in self.contacts.values()],
             "ContactGroups": [groups.render(self, g, members=True) for g in self.groups.values()],
             "TrackingCategories": [
-                tracking.render_category(c, include_archived=True, include_deleted=True)
-                for c in self.tracking.values()
+                tracking.render_category(c, include_archived=True, include_deleted=True) for c in self.tracking.values()
             ],
         }
 

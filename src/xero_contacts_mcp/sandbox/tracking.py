@@ -77,11 +77,7 @@ def list_categories(tenant: Tenant, query: Mapping[str, str]) -> dict[str, Any]:
         if c.status in allowed
     ]
     ordered = sort_rows([r for r in rows if predicate(r)], keys, TRACKING_FIELDS)
-    return {
-        "TrackingCategories": [
-            render_category(r["_category"], include_archived=include_archived) for r in ordered
-        ]
-    }
+    return {"TrackingCategories": [render_category(r["_category"], include_archived=include_archived) for r in ordered]}
 
 
 def get_category(tenant: Tenant, category_id: str) -> dict[str, Any]:
@@ -133,7 +129,7 @@ def _category_clash(tenant: Tenant, name: str, exclude: str | None) -> bool:
 
 def create_category(tenant: Tenant, body: Any) -> dict[str, Any]:
     item = _bare(body)
-    echo = {k: item[k] for k in ("Name", "Status") if k in item}
+    echo: dict[str, Any] = {k: item[k] for k in ("Name", "Status") if k in item}
     name = _name(item.get("Name"), echo, "tracking category")
     if _category_clash(tenant, name, None):
         raise invalid(echo, f"The tracking category name {name} is already in use.")
@@ -148,7 +144,9 @@ def create_category(tenant: Tenant, body: Any) -> dict[str, Any]:
 def update_category(tenant: Tenant, category_id: str, body: Any) -> dict[str, Any]:
     category = find_category(tenant, category_id)
     item = _bare(body)
-    echo = {"TrackingCategoryID": category.category_id} | {k: item[k] for k in ("Name", "Status") if k in item}
+    echo: dict[str, Any] = {"TrackingCategoryID": category.category_id} | {
+        k: item[k] for k in ("Name", "Status") if k in item
+    }
     status = _status(item.get("Status"), echo, "tracking category")
     name = _name(item["Name"], echo, "tracking category") if "Name" in item else None
     if name is not None and _category_clash(tenant, name, category.category_id):
@@ -190,7 +188,7 @@ def delete_category(tenant: Tenant, category_id: str) -> dict[str, Any]:
 def create_option(tenant: Tenant, category_id: str, body: Any, max_options: int) -> dict[str, Any]:
     category = find_category(tenant, category_id)
     item = _bare(body)
-    echo = {k: item[k] for k in ("Name", "Status") if k in item}
+    echo: dict[str, Any] = {k: item[k] for k in ("Name", "Status") if k in item}
     name = _name(item.get("Name"), echo, "tracking option")
     live = [o for o in category.options if o.status != "DELETED"]
     if any(o.name.casefold() == name.casefold() for o in live):
@@ -206,13 +204,14 @@ def update_option(tenant: Tenant, category_id: str, option_id: str, body: Any) -
     category = find_category(tenant, category_id)
     option = find_option(category, option_id)
     item = _bare(body)
-    echo = {"TrackingOptionID": option.option_id} | {k: item[k] for k in ("Name", "Status") if k in item}
+    echo: dict[str, Any] = {"TrackingOptionID": option.option_id} | {
+        k: item[k] for k in ("Name", "Status") if k in item
+    }
     status = _status(item.get("Status"), echo, "tracking option")
     if "Name" in item:
         name = _name(item["Name"], echo, "tracking option")
         if any(
-            o.status != "DELETED" and o is not option and o.name.casefold() == name.casefold()
-            for o in category.options
+            o.status != "DELETED" and o is not option and o.name.casefold() == name.casefold() for o in category.options
         ):
             raise invalid(echo, f"The tracking option name {name} already exists in {category.name}.")
         option.name = name

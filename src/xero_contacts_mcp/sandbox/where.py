@@ -42,10 +42,10 @@ _TOKEN = re.compile(
     )""",
     re.VERBOSE,
 )
-_METHODS = {
+_METHODS: dict[str, Callable[[str, str], bool]] = {
     "contains": lambda hay, needle: needle in hay,
-    "startswith": lambda hay, needle: hay.startswith(needle),
-    "endswith": lambda hay, needle: hay.endswith(needle),
+    "startswith": str.startswith,
+    "endswith": str.endswith,
 }
 
 
@@ -98,6 +98,8 @@ class _Parser:
         return tok
 
     def expect(self, text: str) -> None:
+        if self.peek() is None:
+            raise QueryError(f"Syntax error: expected {text!r} but the expression ended")
         tok = self.take()
         if tok.text != text:
             raise QueryError(f"Syntax error: expected {text!r} at position {tok.pos}, found {tok.text!r}")
@@ -205,13 +207,12 @@ class _Parser:
                 raise QueryError(f"Operator '==' incompatible with operand types 'Boolean' and '{_type(value)}'")
             return lambda row: bool(row.get(name)) is value
         if spec.kind == "guid":
-            text = value.text if isinstance(value, _GuidLiteral) else value
-            if not isinstance(text, str):
+            if isinstance(value, bool) or not isinstance(value, str):
                 raise QueryError(f"Operator '==' incompatible with operand types 'Guid' and '{_type(value)}'")
             try:
-                wanted = str(uuid.UUID(text))
+                wanted = str(uuid.UUID(str(value)))
             except ValueError:
-                raise QueryError(f"'{text}' is not a valid Guid for '{name}'") from None
+                raise QueryError(f"'{value}' is not a valid Guid for '{name}'") from None
             return lambda row: str(row.get(name) or "").lower() == wanted
         if not isinstance(value, str) or isinstance(value, _GuidLiteral):
             raise QueryError(f"Operator '==' incompatible with operand types 'String' and '{_type(value)}'")
@@ -224,9 +225,7 @@ class _Parser:
 class _GuidLiteral(str):
     """A `Guid("...")` literal: only comparable with GUID fields."""
 
-    @property
-    def text(self) -> str:
-        return str.__str__(self)
+    __slots__ = ()
 
 
 def _type(value: Any) -> str:
@@ -244,9 +243,7 @@ def compile_where(text: str | None, fields: Mapping[str, FieldSpec], type_name: 
     return _Parser(text, fields, type_name).parse()
 
 
-def compile_order(
-    text: str | None, fields: Mapping[str, FieldSpec], type_name: str
-) -> list[tuple[str, bool]]:
+def compile_order(text: str | None, fields: Mapping[str, FieldSpec], type_name: str) -> list[tuple[str, bool]]:
     """Parse `order` (`Name`, `Name DESC, UpdatedDateUTC ASC`) into (field, descending) pairs."""
     if text is None or not text.strip():
         return []

@@ -10,14 +10,14 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx2
 import stamina
 
 from .. import __version__
-from ..state.limiter import LimitExceeded, Limiter, LocalLimiter
+from ..state.limiter import Limiter, LimitExceeded, LocalLimiter
 from .auth import SETUP_HINT, NoCredentials
 from .errors import (
     APIError,
@@ -46,7 +46,7 @@ class ClientConfig:
     api_url: str
     tenant_id: str | None = None
     timeout: float = 30.0
-    retry: RetryPolicy = RetryPolicy()
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
 
 
 class XeroClient:

@@ -1,0 +1,1 @@
+"""Tests of the built-in Xero sandbox (a package so its conftest does not shadow tests/conftest.py)."""
