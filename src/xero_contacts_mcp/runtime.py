@@ -12,12 +12,12 @@ import httpx2
 
 from . import logs
 from .settings import Settings
+from .state.limiter import Limits, LocalLimiter
 from .tools.catalogue import Catalogue, load_catalogue
 from .tools.runner import ToolRunner
 from .tools.selection import select, split_names
 from .xero.auth import BearerAuth, NoCredentials
 from .xero.client import ClientConfig, XeroClient
-from .state.limiter import Limits, LocalLimiter
 from .xero.retry import RetryPolicy
 
 log = logging.getLogger(__name__)
@@ -34,10 +34,11 @@ class Runtime:
     sandbox: Any = None  # the in-process Sandbox when --sandbox is on
 
 
-def _sandbox(settings: Settings) -> tuple[Any, httpx2.Auth, httpx2.AsyncBaseTransport, ClientConfig]:
-    from .sandbox import Sandbox
+def _sandbox(settings: Settings, sandbox: Any) -> tuple[Any, httpx2.Auth, httpx2.AsyncBaseTransport, ClientConfig]:
+    if sandbox is None:
+        from .sandbox import Sandbox
 
-    sandbox = Sandbox()
+        sandbox = Sandbox()
     config = ClientConfig(SANDBOX_API_URL, settings.xero_tenant_id or sandbox.tenant_id, settings.xero_mcp_timeout,
                           retry_policy(settings))
     log.warning("SANDBOX MODE: serving the built-in in-memory Xero sandbox, not a real organisation. "
@@ -64,12 +65,14 @@ def selected_tools(settings: Settings, catalogue: Catalogue) -> list[str]:
 
 @asynccontextmanager
 async def open_runtime(settings: Settings, *, transport: httpx2.AsyncBaseTransport | None = None,
-                       catalogue: Catalogue | None = None) -> AsyncIterator[Runtime]:
-    """Everything a server needs, with the HTTP client closed on exit."""
+                       catalogue: Catalogue | None = None, sandbox: Any = None) -> AsyncIterator[Runtime]:
+    """Everything a server needs, with the HTTP client closed on exit.
+
+    `sandbox` (with `XERO_MCP_SANDBOX` on) lets a test or benchmark supply a configured Sandbox.
+    """
     catalogue = catalogue or load_catalogue(settings.xero_mcp_tools_file)
-    sandbox = None
     if settings.xero_mcp_sandbox:
-        sandbox, auth, transport, config = _sandbox(settings)
+        sandbox, auth, transport, config = _sandbox(settings, sandbox)
     else:
         token = settings.xero_access_token
         auth = BearerAuth(token.get_secret_value()) if token is not None else NoCredentials()
