@@ -224,7 +224,7 @@ async def test_no_tenant_explains_how_to_choose(settings_factory: Any, httpx2_mo
     async with open_runtime(settings_factory(xero_tenant_id=None)) as rt:
         result = await rt.runner.run("xero_contacts_get_contacts", {})
     assert result.is_error and "xero-tenant-id" in result.text and "XERO_TENANT_ID" in result.text
-    assert route.call_count == 0
+    assert [str(c.request.url) for c in route.calls] == ["https://api.xero.com/connections"]  # asked, sent nothing
 
 
 async def test_unknown_tool_is_not_a_result(runtime: Any) -> None:

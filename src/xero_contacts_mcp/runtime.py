@@ -13,11 +13,13 @@ import httpx2
 from . import logs
 from .settings import Settings
 from .state.limiter import Limits, LocalLimiter
+from .state.tokens import FileTokenStore
 from .tools.catalogue import Catalogue, load_catalogue
 from .tools.runner import ToolRunner
 from .tools.selection import select, split_names
-from .xero.auth import BearerAuth, NoCredentials
+from .xero.auth import NoCredentials
 from .xero.client import ClientConfig, XeroClient
+from .xero.oauth import App, CustomConnection, OAuth2Auth, StaticToken, StoredLogin, TokenSource
 from .xero.retry import RetryPolicy
 
 log = logging.getLogger(__name__)
@@ -32,6 +34,31 @@ class Runtime:
     client: XeroClient
     runner: ToolRunner
     sandbox: Any = None  # the in-process Sandbox when --sandbox is on
+    source: TokenSource | None = None  # where access tokens come from (None: no credentials)
+
+
+def app(settings: Settings, client_id: str | None = None) -> App:
+    """The Xero app from settings (a stored login may name its own client id)."""
+    secret = settings.xero_client_secret
+    return App(client_id or settings.xero_client_id or "", secret.get_secret_value() if secret else None,
+               settings.xero_token_url, settings.xero_revoke_url, settings.xero_scopes)
+
+
+def token_store(settings: Settings) -> FileTokenStore:
+    return FileTokenStore(settings.xero_token_file)
+
+
+def token_source(settings: Settings, transport: httpx2.AsyncBaseTransport | None = None) -> TokenSource | None:
+    """Which credentials win: XERO_ACCESS_TOKEN > a stored login > client id + secret (Custom Connection) > none."""
+    if settings.xero_access_token is not None:
+        return StaticToken(settings.xero_access_token.get_secret_value())
+    store = token_store(settings)
+    login = store.load()
+    if login is not None:
+        return StoredLogin(store, app(settings, login.client_id), transport)
+    if settings.xero_client_id and settings.xero_client_secret is not None:
+        return CustomConnection(app(settings), transport)
+    return None
 
 
 def _sandbox(settings: Settings, sandbox: Any) -> tuple[Any, httpx2.Auth, httpx2.AsyncBaseTransport, ClientConfig]:
@@ -43,7 +70,7 @@ def _sandbox(settings: Settings, sandbox: Any) -> tuple[Any, httpx2.Auth, httpx2
                           retry_policy(settings))
     log.warning("SANDBOX MODE: serving the built-in in-memory Xero sandbox, not a real organisation. "
                 "Nothing is sent to Xero and every change is lost when the server stops.")
-    return sandbox, BearerAuth(sandbox.access_token), sandbox.transport(), config
+    return sandbox, OAuth2Auth(StaticToken(sandbox.access_token)), sandbox.transport(), config
 
 
 def retry_policy(settings: Settings) -> RetryPolicy:
@@ -71,14 +98,19 @@ async def open_runtime(settings: Settings, *, transport: httpx2.AsyncBaseTranspo
     `sandbox` (with `XERO_MCP_SANDBOX` on) lets a test or benchmark supply a configured Sandbox.
     """
     catalogue = catalogue or load_catalogue(settings.xero_mcp_tools_file)
+    source: TokenSource | None = None
+    connections_url: str | None = None
     if settings.xero_mcp_sandbox:
         sandbox, auth, transport, config = _sandbox(settings, sandbox)
     else:
-        token = settings.xero_access_token
-        auth = BearerAuth(token.get_secret_value()) if token is not None else NoCredentials()
+        source = token_source(settings, transport)
+        auth = OAuth2Auth(source) if source is not None else NoCredentials()
         config = ClientConfig(settings.xero_api_url, settings.xero_tenant_id, settings.xero_mcp_timeout,
                               retry_policy(settings))
-    client = XeroClient(config, auth, transport, LocalLimiter(limits(settings)))
+        connections_url = settings.xero_connections_url
+    stored = source.login if isinstance(source, StoredLogin) else None
+    client = XeroClient(config, auth, transport, LocalLimiter(limits(settings)), connections_url=connections_url,
+                        stored_tenant=(lambda: stored.tenant_id) if stored is not None else None)
     redactor = logs.RedactingFilter(settings.secrets())
     if sandbox is not None:
         redactor.add(sandbox.access_token)
@@ -86,6 +118,6 @@ async def open_runtime(settings: Settings, *, transport: httpx2.AsyncBaseTranspo
     runner = ToolRunner(catalogue, client, names=selected_tools(settings, catalogue),
                         raw_results=settings.xero_mcp_raw_results, redact=redactor.redact)
     try:
-        yield Runtime(settings, catalogue, client, runner, sandbox)
+        yield Runtime(settings, catalogue, client, runner, sandbox, source)
     finally:
         await client.aclose()

@@ -79,14 +79,14 @@ class LocalLimiter:
         now = time.monotonic()
         if state.day_blocked_until > now:
             raise LimitExceeded("daily limit", state.day_blocked_until - now, daily=True)
-        with anyio.fail_after(max(0.0, deadline - now)) as scope:
-            try:
+        try:
+            # fail_after raises TimeoutError when its scope exits, so the handler must enclose the scope
+            with anyio.fail_after(max(0.0, deadline - now)):
                 async with state.turn:  # one waiter at a time takes the next place in the window
                     await self._take_place(tenant, state, deadline)
                 await state.in_flight.acquire()
-            except TimeoutError:
-                raise LimitExceeded("queued past the deadline", self.limits.window / 2) from None
-        del scope
+        except TimeoutError:
+            raise LimitExceeded("queued past the deadline", self.limits.window / 2) from None
         try:
             yield
         finally:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +32,7 @@ from .errors import (
 )
 from .http import Request, Response
 from .retry import RetryPolicy, decider, describe
+from .tenants import Tenants
 
 log = logging.getLogger(__name__)
 stamina.instrumentation.set_on_retry_hooks([])  # we log each retry ourselves, with its reason
@@ -53,7 +55,8 @@ class XeroClient:
     """Owns one pooled `httpx2.AsyncClient` for the life of the server."""
 
     def __init__(self, config: ClientConfig, auth: httpx2.Auth,
-                 transport: httpx2.AsyncBaseTransport | None = None, limiter: Limiter | None = None) -> None:
+                 transport: httpx2.AsyncBaseTransport | None = None, limiter: Limiter | None = None,
+                 connections_url: str | None = None, stored_tenant: Callable[[], str | None] | None = None) -> None:
         self.config = config
         self.retries = 0  # how many retries this client has made (observability, tests)
         self._auth = auth
@@ -67,16 +70,21 @@ class XeroClient:
             limits=httpx2.Limits(max_connections=20, max_keepalive_connections=10),
             follow_redirects=False,
         )
+        #: tenant discovery when a call names none and none is configured (None: no discovery)
+        self.tenants = (Tenants(self._http, connections_url, stored_tenant or (lambda: None))
+                        if connections_url else None)
 
     async def aclose(self) -> None:
         await self._http.aclose()
 
-    def prepare(self, request: Request) -> Request:
+    async def prepare(self, request: Request) -> Request:
         """Add the tenant and (on writes) an Idempotency-Key; refuse header values that could split a request."""
         if isinstance(self._auth, NoCredentials):  # the more fundamental problem is reported first
             raise NotConfiguredError(SETUP_HINT, method=request.method, path=request.path)
         headers = dict(request.headers)
         tenant = headers.get(TENANT_HEADER) or self.config.tenant_id
+        if not tenant and self.tenants is not None:
+            tenant = await self.tenants.default()
         if not tenant:
             raise TenantRequiredError(
                 "No Xero organisation was chosen: pass xero-tenant-id, or set XERO_TENANT_ID.",
@@ -96,7 +104,7 @@ class XeroClient:
 
         The request is prepared once, so every attempt carries the same Idempotency-Key.
         """
-        request = self.prepare(request)
+        request = await self.prepare(request)
         policy = self.config.retry
         started = time.monotonic()
         attempts = 0
@@ -150,6 +158,8 @@ class XeroClient:
         headers = dict(reply.headers)
         await self.limiter.observe(tenant, reply.status_code, headers)
         body = _parse(reply)
+        if reply.status_code == 403 and self.tenants is not None:
+            self.tenants.invalidate()  # the organisation may have disconnected: list connections afresh next time
         if reply.status_code >= 400:
             raise APIError(reply.status_code, body, headers, **context)
         return Response(reply.status_code, headers, body, idempotency_key=key, tenant_id=tenant)

@@ -1,0 +1,141 @@
+"""Where a login lives: one JSON file, mode 0600, written atomically, with a cross-process lock.
+
+A crash at any moment leaves either the old file or the new one, never half of one (temp file in
+the same directory, fsync, rename, fsync of the directory). The lock (a sibling `.lock` file, via
+filelock) is what makes refreshing single-flight across processes: the holder re-reads the file
+inside it, so a process that finds a fresher token uses it instead of spending the refresh token.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+
+@dataclass
+class Login:
+    """What `login` stores: the token set, which app it belongs to, and the chosen organisation."""
+
+    token: dict[str, Any]
+    client_id: str
+    tenant_id: str | None = None
+    connections: list[dict[str, Any]] = field(default_factory=list)
+    saved_at: float = 0.0
+
+    @property
+    def access_token(self) -> str:
+        return str(self.token.get("access_token", ""))
+
+    @property
+    def refresh_token(self) -> str | None:
+        value = self.token.get("refresh_token")
+        return str(value) if value else None
+
+    @property
+    def expires_at(self) -> float:
+        return float(self.token.get("expires_at") or 0)
+
+
+class TokenStore(Protocol):
+    def load(self) -> Login | None: ...
+
+    def save(self, login: Login) -> None: ...
+
+    def delete(self) -> bool: ...
+
+    def lock(self, wait: float = 30.0) -> AbstractAsyncContextManager[None]: ...
+
+    def describe(self) -> str: ...
+
+
+class TokenStoreError(Exception):
+    """The store exists but cannot be read or written; the message says which file and why."""
+
+
+def default_token_file() -> Path:
+    """A file in the user's config directory (XDG on Linux, Application Support on macOS, APPDATA on Windows)."""
+    if sys.platform == "win32":
+        base = Path(os.environ.get("APPDATA") or Path.home() / "AppData" / "Roaming")
+    elif sys.platform == "darwin":
+        base = Path.home() / "Library" / "Application Support"
+    else:
+        base = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
+    return base / "xero-contacts-mcp" / "tokens.json"
+
+
+class FileTokenStore:
+    def __init__(self, path: Path | None = None) -> None:
+        self.path = path or default_token_file()
+        self._lock_path = self.path.with_name(self.path.name + ".lock")
+
+    def describe(self) -> str:
+        return str(self.path)
+
+    def load(self) -> Login | None:
+        try:
+            text = self.path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise TokenStoreError(f"cannot read the token file {self.path}: {exc.strerror}") from None
+        try:
+            data = json.loads(text)
+            return Login(token=dict(data["token"]), client_id=str(data["client_id"]),
+                         tenant_id=data.get("tenant_id"), connections=list(data.get("connections") or []),
+                         saved_at=float(data.get("saved_at") or 0))
+        except (ValueError, KeyError, TypeError):
+            raise TokenStoreError(f"the token file {self.path} is not a login this program wrote; "
+                                  "run `xero-contacts-mcp login` again") from None
+
+    def save(self, login: Login) -> None:
+        login.saved_at = time.time()
+        data = json.dumps(asdict(login), indent=2).encode()
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd, temp = tempfile.mkstemp(prefix=".tokens-", suffix=".tmp", dir=self.path.parent)
+        try:
+            os.fchmod(fd, 0o600) if hasattr(os, "fchmod") else None
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(temp, self.path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(temp)
+            raise
+        _fsync_dir(self.path.parent)
+
+    def delete(self) -> bool:
+        try:
+            self.path.unlink()
+        except FileNotFoundError:
+            return False
+        _fsync_dir(self.path.parent)
+        return True
+
+    @asynccontextmanager
+    async def lock(self, wait: float = 30.0) -> AsyncIterator[None]:
+        from filelock import AsyncFileLock
+
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        async with AsyncFileLock(str(self._lock_path), timeout=wait, mode=0o600):
+            yield
+
+
+def _fsync_dir(path: Path) -> None:
+    if sys.platform == "win32":
+        return
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,258 @@
+"""OAuth2 for the API: one httpx2 `Auth` flow over a token source that keeps tokens alive.
+
+authlib speaks the protocol (refresh and client_credentials grants, client authentication). This
+module closes the gaps it leaves open for Xero: a refresh is single-flight in the process (a lock)
+and across processes (the token store's lock, re-reading the store inside it); the new token set is
+persisted before it is used; `expires_at` is computed when only `expires_in` comes back; a 401
+`TokenExpired` triggers one refresh and one retry; `invalid_grant` is latched so waiters fail fast
+with one clear instruction instead of a retry storm. Token calls use their own client, so API-only
+headers (`xero-tenant-id`, `Idempotency-Key`) never reach the token endpoint.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncGenerator
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import anyio
+import httpx2
+
+from ..state.tokens import Login, TokenStore
+from .errors import NotConfiguredError, XeroError
+
+log = logging.getLogger(__name__)
+
+LEEWAY = 60.0  # refresh this many seconds before expiry
+
+
+class LoginRequiredError(NotConfiguredError):
+    """The stored login or app credentials cannot produce a token; a person must act."""
+
+
+class TokenEndpointError(XeroError):
+    """Xero's identity service failed (5xx, unreachable, or an answer that is not a token)."""
+
+
+class TokenSource(Protocol):
+    async def token(self) -> str: ...
+
+    async def renew(self, rejected: str) -> str | None:
+        """A fresh token after `rejected` got a 401 TokenExpired, or None when this source cannot renew."""
+        ...
+
+
+@dataclass(frozen=True)
+class App:
+    """A Xero app as the token endpoint knows it."""
+
+    client_id: str
+    client_secret: str | None
+    token_url: str
+    revoke_url: str
+    scope: str | None = None
+
+    def oauth_client(self, transport: httpx2.AsyncBaseTransport | None = None, **kw: Any) -> Any:
+        """An authlib client for token calls only.
+
+        HTTP Basic for a confidential ("Web app") client; client_id in the body for a public (PKCE) one.
+        """
+        from authlib.integrations.httpx_client import AsyncOAuth2Client
+
+        method = "client_secret_basic" if self.client_secret else "none"
+        return AsyncOAuth2Client(client_id=self.client_id, client_secret=self.client_secret,
+                                 token_endpoint_auth_method=method, revocation_endpoint_auth_method=method,
+                                 transport=transport, timeout=30.0, **kw)
+
+
+def with_expiry(token: dict[str, Any]) -> dict[str, Any]:
+    """A token set with `expires_at`; 0 (already expired) when Xero gave neither, so it is never trusted forever."""
+    token = dict(token)
+    if not token.get("expires_at"):
+        expires_in = token.get("expires_in")
+        token["expires_at"] = int(time.time() + float(expires_in)) if expires_in else 0
+    return token
+
+
+def _expiring(expires_at: float) -> bool:
+    return expires_at - LEEWAY <= time.time()
+
+
+def _oauth_failure(exc: Exception, app: App) -> XeroError:
+    """Map an authlib/httpx2 failure of a token call to the error the model (or person) reads."""
+    from authlib.integrations.base_client import OAuthError
+
+    if isinstance(exc, OAuthError):
+        code, detail = exc.error, exc.description
+        described = f"{code}" + (f": {detail}" if detail else "")
+        if code == "invalid_grant":
+            return LoginRequiredError("The stored Xero login is no longer valid (invalid_grant: the refresh token "
+                                      "expired, was revoked or was used elsewhere). Run `xero-contacts-mcp login`.")
+        if code == "unauthorized_client":
+            return LoginRequiredError("XERO_CLIENT_ID belongs to an app that is not a Custom Connection "
+                                      f"({described}). Run `xero-contacts-mcp login` to sign in with it instead.")
+        if code == "invalid_client":
+            return LoginRequiredError(f"Xero rejected the app credentials ({described}). Check XERO_CLIENT_ID "
+                                      "and XERO_CLIENT_SECRET.")
+        return LoginRequiredError(f"Xero's token endpoint refused the request ({described}).")
+    if isinstance(exc, httpx2.HTTPStatusError):
+        return TokenEndpointError(f"Xero's identity service failed ({exc.response.status_code}); try again shortly.")
+    if isinstance(exc, httpx2.TransportError):
+        return TokenEndpointError(f"Could not reach Xero's token endpoint at {app.token_url} "
+                                  f"({type(exc).__name__}); check the network and XERO_TOKEN_URL.")
+    return TokenEndpointError(f"Xero's token endpoint answered something that is not a token ({type(exc).__name__}).")
+
+
+class StaticToken:
+    """XERO_ACCESS_TOKEN (or the sandbox's): used as is, never refreshed."""
+
+    def __init__(self, token: str) -> None:
+        self._token = token
+
+    async def token(self) -> str:
+        return self._token
+
+    async def renew(self, rejected: str) -> str | None:
+        return None
+
+
+class StoredLogin:
+    """A `login` token set that refreshes itself, once per expiry across every process sharing the store."""
+
+    def __init__(self, store: TokenStore, app: App, transport: httpx2.AsyncBaseTransport | None = None) -> None:
+        self.store = store
+        self.app = app
+        self._transport = transport
+        self._lock = anyio.Lock()
+        self._login: Login | None = None
+        self._failed: XeroError | None = None
+        self.refreshes = 0  # refreshes this process made (observability, tests)
+
+    @property
+    def login(self) -> Login | None:
+        return self._login or self.store.load()
+
+    async def token(self) -> str:
+        async with self._lock:
+            login = self._current()
+            if not _expiring(login.expires_at):
+                return login.access_token
+            return (await self._refresh(login.access_token)).access_token
+
+    async def renew(self, rejected: str) -> str | None:
+        async with self._lock:
+            login = self._current()
+            if login.access_token != rejected and not _expiring(login.expires_at):
+                return login.access_token  # someone already renewed it
+            return (await self._refresh(rejected)).access_token
+
+    def _current(self) -> Login:
+        if self._failed is not None:
+            raise self._failed
+        login = self._login or self.store.load()
+        if login is None:
+            raise LoginRequiredError("There is no stored Xero login. Run `xero-contacts-mcp login`.")
+        self._login = login
+        return login
+
+    async def _refresh(self, stale: str) -> Login:
+        async with self.store.lock():
+            disk = self.store.load()
+            if disk is not None and disk.access_token != stale and not _expiring(disk.expires_at):
+                self._login = disk  # another process refreshed while we waited for the lock
+                return disk
+            base = disk or self._login
+            if base is None or not base.refresh_token:
+                self._failed = LoginRequiredError("The stored Xero login has no refresh token (was "
+                                                  "offline_access granted?). Run `xero-contacts-mcp login`.")
+                raise self._failed
+            try:
+                async with self.app.oauth_client(self._transport) as oauth:
+                    fresh = await oauth.refresh_token(self.app.token_url, refresh_token=base.refresh_token)
+            except Exception as exc:
+                error = _oauth_failure(exc, self.app)
+                if isinstance(error, LoginRequiredError):
+                    self._failed = error  # latch: every waiter fails fast, nobody retries the dead token
+                raise error from None
+            token = with_expiry(dict(fresh))
+            token.setdefault("refresh_token", base.refresh_token)
+            login = Login(token=token, client_id=base.client_id, tenant_id=base.tenant_id,
+                          connections=base.connections)
+            self.store.save(login)  # persisted before use: a crash now cannot lose the rotated refresh token
+            self._login = login
+            self.refreshes += 1
+            log.info("refreshed the Xero access token (valid until %s)",
+                     time.strftime("%H:%M:%S", time.localtime(login.expires_at)))
+            return login
+
+
+class CustomConnection:
+    """client_credentials for a Custom Connection: fetched once, cached until near expiry, then fetched again."""
+
+    def __init__(self, app: App, transport: httpx2.AsyncBaseTransport | None = None) -> None:
+        self.app = app
+        self._transport = transport
+        self._lock = anyio.Lock()
+        self._token: dict[str, Any] | None = None
+        self._failed: XeroError | None = None
+        self.fetches = 0
+
+    async def token(self) -> str:
+        async with self._lock:
+            if self._failed is not None:
+                raise self._failed
+            if self._token is None or _expiring(float(self._token["expires_at"])):
+                await self._fetch()
+            assert self._token is not None
+            return str(self._token["access_token"])
+
+    async def renew(self, rejected: str) -> str | None:
+        async with self._lock:
+            if self._token is not None and self._token["access_token"] != rejected:
+                return str(self._token["access_token"])
+            await self._fetch()
+            assert self._token is not None
+            return str(self._token["access_token"])
+
+    async def _fetch(self) -> None:
+        extra = {"scope": self.app.scope} if self.app.scope else {}
+        try:
+            async with self.app.oauth_client(self._transport) as oauth:
+                token = await oauth.fetch_token(self.app.token_url, grant_type="client_credentials", **extra)
+        except Exception as exc:
+            error = _oauth_failure(exc, self.app)
+            if isinstance(error, LoginRequiredError):
+                self._failed = error
+            raise error from None
+        self._token = with_expiry(dict(token))
+        self.fetches += 1
+
+
+class OAuth2Auth(httpx2.Auth):
+    """The one auth flow for OAuth tokens: attach, and on a 401 TokenExpired renew once and resend."""
+
+    def __init__(self, source: TokenSource) -> None:
+        self.source = source
+
+    async def async_auth_flow(self, request: httpx2.Request) -> AsyncGenerator[httpx2.Request, httpx2.Response]:
+        token = await self.source.token()
+        request.headers["Authorization"] = f"Bearer {token}"
+        response = yield request
+        if response.status_code == 401:
+            await response.aread()
+        if response.status_code == 401 and _token_expired(response):
+            renewed = await self.source.renew(token)
+            if renewed is not None:
+                log.info("access token rejected as expired; renewed it and resending once")
+                request.headers["Authorization"] = f"Bearer {renewed}"
+                yield request
+
+
+def _token_expired(response: httpx2.Response) -> bool:
+    try:
+        detail = response.json().get("Detail", "")
+    except (ValueError, AttributeError):
+        return False
+    return isinstance(detail, str) and detail.startswith("TokenExpired")

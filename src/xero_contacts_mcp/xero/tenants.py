@@ -1,0 +1,70 @@
+"""Which organisation a call uses when it names none: never a silent guess.
+
+Order: `XERO_TENANT_ID` > the default stored by `login` > the only connected organisation. With
+several and no choice the call fails closed, listing each organisation's name and tenant id so the
+agent or person can pick. Connections are cached and refreshed after a 403 (a disconnected tenant).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import anyio
+import httpx2
+
+from .errors import APIError, TenantRequiredError, TransportError
+
+
+class Tenants:
+    def __init__(self, http: httpx2.AsyncClient, connections_url: str,
+                 stored_default: Callable[[], str | None] = lambda: None) -> None:
+        self._http = http
+        self._url = connections_url
+        self._stored_default = stored_default
+        self._cache: list[dict[str, Any]] | None = None
+        self._lock = anyio.Lock()
+
+    async def connections(self, refresh: bool = False) -> list[dict[str, Any]]:
+        async with self._lock:
+            if self._cache is None or refresh:
+                self._cache = await self._fetch()
+            return list(self._cache)
+
+    def invalidate(self) -> None:
+        self._cache = None
+
+    async def _fetch(self) -> list[dict[str, Any]]:
+        try:
+            reply = await self._http.get(self._url)
+        except httpx2.TransportError as exc:
+            raise TransportError(f"Could not list the connected Xero organisations ({type(exc).__name__}).",
+                                 sent=False, method="GET", path=self._url) from None
+        if reply.status_code >= 400:
+            raise APIError(reply.status_code, _json(reply), dict(reply.headers), method="GET", path=self._url)
+        data = _json(reply)
+        return [c for c in data if isinstance(c, dict) and c.get("tenantId")] if isinstance(data, list) else []
+
+    async def default(self) -> str:
+        stored = self._stored_default()
+        if stored:
+            return stored
+        connections = await self.connections()
+        if len(connections) == 1:
+            return str(connections[0]["tenantId"])
+        if not connections:
+            raise TenantRequiredError("No Xero organisation was named and none is connected to these credentials: "
+                                      "pass xero-tenant-id, or set XERO_TENANT_ID, or run `xero-contacts-mcp login` "
+                                      "and allow access to an organisation.")
+        listed = "; ".join(f"{c.get('tenantName') or '?'} ({c['tenantId']})" for c in connections)
+        raise TenantRequiredError(
+            f"Several Xero organisations are connected and none is chosen, so nothing was sent: {listed}. "
+            "Pass xero-tenant-id with one of these ids (or set XERO_TENANT_ID, "
+            "or run `xero-contacts-mcp login --tenant ID`).")
+
+
+def _json(reply: httpx2.Response) -> Any:
+    try:
+        return reply.json()
+    except ValueError:
+        return reply.text
