@@ -47,6 +47,13 @@ def _parser() -> argparse.ArgumentParser:
     _selection_options(call)
 
     commands.add_parser("demo", help="a scripted agent session over real MCP stdio against the sandbox")
+
+    login = commands.add_parser("login", help="sign in to Xero (authorization code + PKCE) and store the tokens")
+    login.add_argument("--tenant", help="tenant id of the default organisation")
+    login.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for the browser (default 300)")
+    login.add_argument("--read-only", action="store_true", default=None, help="ask only for the .read scopes")
+    commands.add_parser("logout", help="revoke the stored login at Xero and delete it")
+    commands.add_parser("tenants", help="list the connected organisations (name, tenant id, type)")
     return parser
 
 
@@ -154,6 +161,16 @@ def _dispatch(command: str, ns: argparse.Namespace, settings: Settings) -> int:
         return _tools(settings)
     if command == "call":
         return anyio.run(_call, settings, ns.tool, _arguments(ns.args))
+    if command == "login":
+        if ns.read_only:
+            settings = settings.model_copy(update={"xero_mcp_read_only": True})
+        return anyio.run(_login, settings, ns.tenant, ns.timeout)
+    if command == "logout":
+        from .login import run_logout
+
+        return EXIT_OK if anyio.run(run_logout, settings) else EXIT_FAILURE
+    if command == "tenants":
+        return anyio.run(_tenants, settings)
     raise UsageError(f"unknown command {command!r}")
 
 
@@ -184,6 +201,43 @@ async def _serve(settings: Settings, http: Any) -> None:
             from .server.http import run_http
 
             await run_http(server, http)
+
+
+async def _login(settings: Settings, tenant: str | None, wait: float) -> int:
+    from .login import LoginError, RedirectError, run_login
+
+    ask = input if sys.stdin.isatty() else None
+    try:
+        await run_login(settings, tenant=tenant, wait=wait, ask=ask)
+    except RedirectError as exc:
+        raise UsageError(str(exc)) from None
+    except LoginError as exc:
+        print(f"xero-contacts-mcp: login failed: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    return EXIT_OK
+
+
+async def _tenants(settings: Settings) -> int:
+    from .runtime import open_runtime
+
+    async with open_runtime(settings) as runtime:
+        if runtime.client.tenants is None:
+            raise UsageError("the sandbox has one organisation; `tenants` lists a real login's organisations")
+        connections = await runtime.client.tenants.connections()
+        default = runtime.settings.xero_tenant_id or _stored_tenant(runtime)
+    if not connections:
+        print("No organisations are connected to these credentials.", file=sys.stderr)
+        return EXIT_FAILURE
+    width = max(len(str(c.get("tenantName") or "")) for c in connections)
+    for c in connections:
+        mark = "*" if c["tenantId"] == default else " "
+        print(f"{mark} {c.get('tenantName') or '?':<{width}}  {c['tenantId']}  {c.get('tenantType') or ''}")
+    return EXIT_OK
+
+
+def _stored_tenant(runtime: Any) -> str | None:
+    login = getattr(runtime.source, "login", None)
+    return getattr(login, "tenant_id", None)
 
 
 def _tools(settings: Settings) -> int:

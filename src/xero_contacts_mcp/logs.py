@@ -43,6 +43,21 @@ class RedactingFilter(logging.Filter):
         return True
 
 
+class StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever sys.stderr is *now*: it may be swapped after set-up (test capture, redirects)."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property  # type: ignore[override]
+    def stream(self) -> object:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: object) -> None:
+        pass
+
+
 _filter = RedactingFilter()
 
 
@@ -52,7 +67,7 @@ def setup(level: str = "INFO", secrets: list[str] | None = None) -> RedactingFil
         _filter.add(secret)
     root = logging.getLogger()
     if not any(getattr(h, "_xero_mcp", False) for h in root.handlers):
-        handler = logging.StreamHandler(sys.stderr)
+        handler = StderrHandler()
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         handler.addFilter(_filter)
         handler._xero_mcp = True  # type: ignore[attr-defined]

@@ -1,0 +1,393 @@
+"""OAuth2 against the sandbox's real identity endpoints over loopback: login for both app types and
+each refusal, refresh that is single-flight in a process and across processes, invalid_grant that
+fails fast, Custom Connections, tenant choice that fails closed, and a token file that survives kills."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx2
+import pytest
+from mcp import ClientSession, StdioServerParameters, stdio_client
+
+from http_server import free_port
+from xero_contacts_mcp.login import LoginError, run_login, run_logout
+from xero_contacts_mcp.runtime import open_runtime
+from xero_contacts_mcp.state.tokens import FileTokenStore
+
+
+class Sandbox:
+    """The standalone sandbox process and its control API."""
+
+    def __init__(self, info: dict[str, Any]) -> None:
+        self.info = info
+        self.control = info["api_url"].split("/api.xro")[0] + "/_sandbox"
+
+    def post(self, path: str, body: Any) -> Any:
+        reply = httpx2.post(f"{self.control}/{path}", json=body, timeout=10)
+        assert reply.status_code == 200, reply.text
+        return reply.json()
+
+    def stats(self) -> dict[str, Any]:
+        return dict(httpx2.get(f"{self.control}/stats", timeout=10).json())
+
+    def app(self, kind: str) -> dict[str, Any]:
+        apps = self.info["apps"]
+        return dict(apps[kind]) if isinstance(apps, dict) else next(a for a in apps if a["kind"] == kind)
+
+
+@pytest.fixture(scope="module")
+def served() -> Iterator[Sandbox]:
+    process = subprocess.Popen([sys.executable, "-m", "xero_contacts_mcp", "sandbox", "--port", "0"],
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    assert process.stdout is not None
+    info = json.loads(process.stdout.readline())
+    try:
+        yield Sandbox(info)
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@pytest.fixture
+def sandbox(served: Sandbox) -> Sandbox:
+    served.post("reset", {})
+    # generous limits on both sides: these tests are about tokens (headers must not make the client wait)
+    served.post("limits", {"enforce_limits": False, "minute_limit": 10**6, "concurrent_limit": 10**4,
+                           "day_limit": 10**8, "access_token_lifetime": 1800.0, "refresh_grace": 1800.0})
+    served.post("consent", {"tenants": None})
+    served.post("faults", {"kind": "clear"})
+    return served
+
+
+@pytest.fixture
+def oauth_settings(settings_factory: Any, sandbox: Sandbox, tmp_path: Path) -> Any:
+    def make(kind: str = "web", **overrides: Any) -> Any:
+        app = sandbox.app(kind)
+        values: dict[str, Any] = dict(
+            xero_access_token=None, xero_tenant_id=None, xero_client_id=app["client_id"],
+            xero_client_secret=app.get("client_secret"), xero_api_url=sandbox.info["api_url"],
+            xero_token_url=sandbox.info["token_url"], xero_authorize_url=sandbox.info["authorize_url"],
+            xero_connections_url=sandbox.info["connections_url"], xero_revoke_url=sandbox.info["revoke_url"],
+            xero_redirect_uri=f"http://127.0.0.1:{free_port()}/callback", xero_token_file=tmp_path / "tokens.json",
+            xero_mcp_tenant_per_minute=10**6, xero_mcp_tenant_concurrency=200)
+        values.update(overrides)
+        return settings_factory(**values)
+
+    return make
+
+
+def browser(forged_first: bool = False) -> Any:
+    """A scripted browser: follows Xero's redirect to the callback (optionally forging one first)."""
+    tasks: list[asyncio.Task[Any]] = []
+
+    async def follow(url: str) -> None:
+        async with httpx2.AsyncClient(follow_redirects=True, timeout=10) as http:
+            if forged_first:
+                redirect = dict(p.split("=", 1) for p in url.split("?", 1)[1].split("&"))["redirect_uri"]
+                from urllib.parse import unquote
+
+                forged = await http.get(f"{unquote(redirect)}?code=stolen&state=not-ours")
+                assert forged.status_code == 400
+            await http.get(url)
+
+    def open_url(url: str) -> None:
+        tasks.append(asyncio.get_running_loop().create_task(follow(url)))
+
+    return open_url
+
+
+async def login(settings: Any, **kw: Any) -> Any:
+    out = _Sink()
+    return await run_login(settings, open_browser=kw.pop("open_browser", browser()), out=out, wait=kw.pop("wait", 10),
+                           **kw)
+
+
+class _Sink:
+    def __init__(self) -> None:
+        self.text = ""
+
+    def write(self, text: str) -> int:
+        self.text += text
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
+# ── login ──────────────────────────────────────────────────────────────────────────
+
+
+@pytest.mark.parametrize("kind", ["web", "pkce"])
+async def test_login_end_to_end_for_both_app_types(oauth_settings: Any, sandbox: Sandbox, kind: str) -> None:
+    settings = oauth_settings(kind)
+    stored = await login(settings, tenant=sandbox.info["tenant_id"])
+    path = Path(settings.xero_token_file)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    on_disk = json.loads(path.read_text())
+    assert on_disk["token"]["refresh_token"] == stored.refresh_token and on_disk["tenant_id"] == sandbox.info["tenant_id"]
+    assert on_disk["token"]["expires_at"] > time.time()
+    assert sandbox.stats()["token_grants"].get("authorization_code") == 1
+    async with open_runtime(settings) as rt:  # the stored login now drives tool calls
+        result = await rt.runner.run("xero_contacts_get_contacts", {})
+    assert not result.is_error, result.text
+    if kind == "pkce":
+        assert settings.xero_client_secret is None
+
+
+async def test_a_forged_callback_is_refused_and_the_login_keeps_waiting(oauth_settings: Any, sandbox: Sandbox) -> None:
+    settings = oauth_settings()
+    await login(settings, tenant=sandbox.info["tenant_id"], open_browser=browser(forged_first=True))
+    assert Path(settings.xero_token_file).exists()
+
+
+async def _refused(settings: Any, message: str, **kw: Any) -> None:
+    with pytest.raises(LoginError) as caught:
+        await login(settings, **kw)
+    assert message in str(caught.value)
+    assert not Path(settings.xero_token_file).exists()
+    secret = settings.xero_client_secret
+    assert secret is None or secret.get_secret_value() not in str(caught.value)
+
+
+async def test_cancel_at_xero_is_a_clear_failure(oauth_settings: Any, sandbox: Sandbox) -> None:
+    sandbox.post("faults", {"kind": "deny_authorize", "enabled": True})
+    await _refused(oauth_settings(), "access was not granted: access_denied")
+
+
+async def test_busy_callback_port_names_the_port_and_variable(oauth_settings: Any) -> None:
+    port = free_port()
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", port))
+        holder.listen()
+        await _refused(oauth_settings(xero_redirect_uri=f"http://127.0.0.1:{port}/callback"),
+                       f"port {port} of XERO_REDIRECT_URI")
+
+
+async def test_no_callback_within_the_timeout(oauth_settings: Any) -> None:
+    await _refused(oauth_settings(), "no callback from Xero within 0.5 s", open_browser=lambda url: None, wait=0.5)
+
+
+async def test_failed_code_exchange_shows_xeros_error_not_the_secret(oauth_settings: Any) -> None:
+    await _refused(oauth_settings(xero_client_secret="definitely-wrong-secret"), "invalid_client")
+
+
+def test_redirect_uri_must_be_loopback(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from xero_contacts_mcp.cli import main
+
+    monkeypatch.setenv("XERO_CLIENT_ID", "abc")
+    monkeypatch.setenv("XERO_REDIRECT_URI", "https://example.com/callback")
+    assert main(["login"]) == 2
+    assert "XERO_REDIRECT_URI must be http:// on localhost" in capsys.readouterr().err
+
+
+async def test_read_only_login_asks_for_read_scopes(oauth_settings: Any, sandbox: Sandbox) -> None:
+    settings = oauth_settings(xero_mcp_read_only=True)
+    stored = await login(settings, tenant=sandbox.info["tenant_id"])
+    assert set(stored.token["scope"].split()) == {"offline_access", "accounting.contacts.read",
+                                                  "accounting.settings.read"}
+
+
+async def test_logout_revokes_and_deletes(oauth_settings: Any, sandbox: Sandbox) -> None:
+    settings = oauth_settings()
+    stored = await login(settings, tenant=sandbox.info["tenant_id"])
+    assert await run_logout(settings, out=_Sink())
+    assert not Path(settings.xero_token_file).exists()
+    assert sandbox.stats()["revocations"] == 1
+    reply = httpx2.post(sandbox.info["token_url"], data={"grant_type": "refresh_token",
+                                                         "refresh_token": stored.refresh_token},
+                        auth=(settings.xero_client_id, settings.xero_client_secret.get_secret_value()))
+    assert reply.json()["error"] == "invalid_grant"
+
+
+# ── tenant choice ──────────────────────────────────────────────────────────────────
+
+
+async def test_several_organisations_and_no_choice_fails_closed(oauth_settings: Any, sandbox: Sandbox) -> None:
+    settings = oauth_settings()
+    stored = await login(settings)  # two organisations, no terminal to ask: no default recorded
+    assert stored.tenant_id is None and len(stored.connections) == 2
+    async with open_runtime(settings) as rt:
+        result = await rt.runner.run("xero_contacts_get_contacts", {})
+        chosen = await rt.runner.run("xero_contacts_get_contacts", {"xero-tenant-id": sandbox.info["tenant_id"]})
+    assert result.is_error and "nothing was sent" in result.text
+    for connection in stored.connections:
+        assert connection["tenantId"] in result.text and connection["tenantName"] in result.text
+    assert not chosen.is_error
+
+
+async def test_the_only_organisation_is_used(oauth_settings: Any, sandbox: Sandbox) -> None:
+    sandbox.post("consent", {"tenants": [sandbox.info["tenant_id"]]})
+    settings = oauth_settings()
+    await login(settings)
+    async with open_runtime(settings) as rt:
+        assert not (await rt.runner.run("xero_contacts_get_contacts", {})).is_error
+
+
+# ── refresh ────────────────────────────────────────────────────────────────────────
+
+
+def _expire_locally(settings: Any) -> None:
+    path = Path(settings.xero_token_file)
+    data = json.loads(path.read_text())
+    data["token"]["expires_at"] = int(time.time()) - 10
+    path.write_text(json.dumps(data))
+
+
+async def _many(rt: Any, count: int) -> list[Any]:
+    results: list[Any] = []
+
+    async def one() -> None:
+        results.append(await rt.runner.run("xero_contacts_get_contacts", {"summaryOnly": True}))
+
+    async with anyio.create_task_group() as tg:
+        for _ in range(count):
+            tg.start_soon(one)
+    return results
+
+
+async def test_100_concurrent_calls_with_an_expired_token_refresh_once(oauth_settings: Any, sandbox: Sandbox) -> None:
+    settings = oauth_settings()
+    before = await login(settings, tenant=sandbox.info["tenant_id"])
+    _expire_locally(settings)
+    async with open_runtime(settings) as rt:
+        results = await _many(rt, 100)
+    assert not [r.text for r in results if r.is_error]
+    assert sandbox.stats()["refreshes"] == 1
+    after = FileTokenStore(Path(settings.xero_token_file)).load()
+    assert after is not None and after.refresh_token != before.refresh_token  # the rotated token was saved
+
+
+async def test_401_mid_flight_refreshes_once_and_retries(oauth_settings: Any, sandbox: Sandbox) -> None:
+    settings = oauth_settings()
+    await login(settings, tenant=sandbox.info["tenant_id"])
+    async with open_runtime(settings) as rt:
+        assert not (await rt.runner.run("xero_contacts_get_contacts", {})).is_error
+        sandbox.post("clock", {"advance": 1900})  # Xero now rejects the token our clock still trusts
+        results = await _many(rt, 20)
+    assert not [r.text for r in results if r.is_error]
+    assert sandbox.stats()["refreshes"] == 1
+
+
+async def test_invalid_grant_fails_fast_with_one_instruction(oauth_settings: Any, sandbox: Sandbox) -> None:
+    settings = oauth_settings()
+    await login(settings, tenant=sandbox.info["tenant_id"])
+    path = Path(settings.xero_token_file)
+    data = json.loads(path.read_text())
+    data["token"].update(refresh_token="revoked-or-reused", expires_at=0)
+    path.write_text(json.dumps(data))
+    async with open_runtime(settings) as rt:
+        results = await _many(rt, 10)
+        later = await rt.runner.run("xero_contacts_get_contact_groups", {})
+    assert all(r.is_error and "Run `xero-contacts-mcp login`" in r.text for r in [*results, later])
+    assert sandbox.stats()["invalid_grants"] == 1  # latched: no retry storm
+
+
+async def test_two_processes_share_one_token_file_through_several_expiries(oauth_settings: Any, sandbox: Sandbox,
+                                                                           tmp_path: Path) -> None:
+    settings = oauth_settings()
+    await login(settings, tenant=sandbox.info["tenant_id"])
+    env = {"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path), "XERO_MCP_LOG_LEVEL": "WARNING",
+           "XERO_CLIENT_ID": settings.xero_client_id, "XERO_CLIENT_SECRET": settings.xero_client_secret.get_secret_value(),
+           "XERO_TOKEN_FILE": str(settings.xero_token_file), "XERO_API_URL": settings.xero_api_url,
+           "XERO_TOKEN_URL": settings.xero_token_url, "XERO_CONNECTIONS_URL": settings.xero_connections_url}
+    params = StdioServerParameters(command=sys.executable, args=["-m", "xero_contacts_mcp"], env=env)
+    expiries = 3
+    async with stdio_client(params) as (r1, w1), ClientSession(r1, w1) as one, \
+            stdio_client(params) as (r2, w2), ClientSession(r2, w2) as two:
+        await one.initialize()
+        await two.initialize()
+        for _ in range(expiries):
+            sandbox.post("clock", {"advance": 1900})
+            for _ in range(3):
+                for session in (one, two):
+                    result = await session.call_tool("xero_contacts_get_contacts", {"summaryOnly": True})
+                    assert not result.is_error, result.content
+    stats = sandbox.stats()
+    assert stats["invalid_grants"] == 0
+    assert stats["refreshes"] <= expiries
+
+
+# ── Custom Connection ──────────────────────────────────────────────────────────────
+
+
+async def test_custom_connection_fetches_once_and_again_after_expiry(oauth_settings: Any, sandbox: Sandbox) -> None:
+    settings = oauth_settings("custom")
+    async with open_runtime(settings) as rt:
+        for _ in range(5):
+            result = await rt.runner.run("xero_contacts_get_contacts", {})
+            assert not result.is_error, result.text
+        assert sandbox.stats()["token_grants"].get("client_credentials") == 1
+        sandbox.post("clock", {"advance": 1900})
+        assert not (await rt.runner.run("xero_contacts_get_contacts", {})).is_error
+    assert sandbox.stats()["token_grants"].get("client_credentials") == 2
+    assert not Path(settings.xero_token_file).exists()
+
+
+async def test_an_app_that_is_not_a_custom_connection_says_to_log_in(oauth_settings: Any) -> None:
+    settings = oauth_settings("web")  # id + secret, no stored login: tried as a Custom Connection
+    async with open_runtime(settings) as rt:
+        result = await rt.runner.run("xero_contacts_get_contacts", {})
+    assert result.is_error and "not a Custom Connection" in result.text and "xero-contacts-mcp login" in result.text
+
+
+# ── the token file survives crashes ────────────────────────────────────────────────
+
+WRITER = """
+import sys, time
+from pathlib import Path
+from xero_contacts_mcp.state.tokens import FileTokenStore, Login
+store = FileTokenStore(Path(sys.argv[1]))
+n = 0
+while True:
+    n += 1
+    store.save(Login(token={"access_token": "a" * 2000 + str(n), "refresh_token": f"r{n}", "expires_at": n},
+                     client_id="c", connections=[{"tenantId": str(i)} for i in range(50)]))
+"""
+
+
+def test_a_process_killed_while_writing_leaves_a_valid_file(tmp_path: Path) -> None:
+    path = tmp_path / "tokens.json"
+    FileTokenStore(path).save(_seed_login())
+    for attempt in range(25):
+        process = subprocess.Popen([sys.executable, "-c", WRITER, str(path)])
+        time.sleep(0.25 + (attempt % 5) * 0.03)
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait()
+        login = FileTokenStore(path).load()
+        assert login is not None and login.refresh_token and login.refresh_token.startswith("r")
+    leftovers = [p for p in tmp_path.iterdir() if p.name not in ("tokens.json", "tokens.json.lock")]
+    assert len(leftovers) <= 25  # at most one orphan temp file per kill, never a corrupt store
+
+
+def _seed_login() -> Any:
+    from xero_contacts_mcp.state.tokens import Login
+
+    return Login(token={"access_token": "a", "refresh_token": "r0", "expires_at": 0}, client_id="c")
+
+
+def test_tenants_command_lists_organisations(oauth_settings: Any, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    settings = oauth_settings()
+    anyio.run(lambda: login(settings, tenant=sandbox.info["tenant_id"]))
+    for key in ("xero_client_id", "xero_token_file", "xero_api_url", "xero_token_url", "xero_connections_url"):
+        monkeypatch.setenv(key.upper(), str(getattr(settings, key)))
+    monkeypatch.setenv("XERO_CLIENT_SECRET", settings.xero_client_secret.get_secret_value())
+    from xero_contacts_mcp.cli import main
+
+    assert main(["tenants"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2
+    assert any(line.startswith("*") and sandbox.info["tenant_id"] in line for line in lines)
