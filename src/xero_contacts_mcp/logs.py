@@ -43,7 +43,7 @@ class RedactingFilter(logging.Filter):
         return True
 
 
-class StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+class StderrHandler(logging.StreamHandler):
     """Writes to whatever sys.stderr is *now*: it may be swapped after set-up (test capture, redirects)."""
 
     def __init__(self) -> None:
