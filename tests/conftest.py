@@ -51,11 +51,12 @@ def settings_factory() -> Any:
 
 
 @pytest.fixture(autouse=True)
-def _no_xero_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Tests see only the configuration they set, never the developer's XERO_* variables."""
+def _no_xero_environment(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Tests see only the configuration they set, never the developer's XERO_* variables or caches."""
     for name in list(os.environ):
         if name.startswith("XERO_"):
             monkeypatch.delenv(name)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.getbasetemp() / "cache"))
 
 
 @pytest.fixture

@@ -145,7 +145,7 @@ CASES = [
 
 
 def test_every_tool_has_a_case(runtime: Any) -> None:
-    assert sorted(c.tool for c in CASES) == sorted(runtime.runner.tools)
+    assert sorted(c.tool for c in CASES) == sorted(runtime.runner.names)
 
 
 async def _capture(runtime: Any, mock: respx.Router, case: Case) -> tuple[Any, Any]:

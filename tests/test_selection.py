@@ -11,36 +11,38 @@ from xero_contacts_mcp.cli import main
 from xero_contacts_mcp.runtime import open_runtime
 from xero_contacts_mcp.server.app import build_server
 from xero_contacts_mcp.tools.catalogue import load_catalogue
+from xero_contacts_mcp.tools.listing import from_catalogue
 from xero_contacts_mcp.tools.runner import UnknownToolError
 from xero_contacts_mcp.tools.selection import SelectionError, select
 
 CATALOGUE = load_catalogue()
+LISTING = from_catalogue(CATALOGUE)
 READS = [t.name for t in CATALOGUE.tools if t.annotations.readOnlyHint]
 
 
 def test_default_is_every_tool() -> None:
-    assert select(CATALOGUE) == [t.name for t in CATALOGUE.tools]
+    assert select(LISTING) == [t.name for t in CATALOGUE.tools]
 
 
 def test_toolsets_pick_whole_groups() -> None:
-    chosen = select(CATALOGUE, toolsets=["tracking"])
+    chosen = select(LISTING, toolsets=["tracking"])
     assert chosen and all(CATALOGUE.by_name[n].toolset == "tracking" for n in chosen)
     assert len(chosen) == 8
 
 
 def test_tools_alone_serve_just_those_and_add_to_toolsets() -> None:
-    assert select(CATALOGUE, tools=["xero_contacts_get_contact"]) == ["xero_contacts_get_contact"]
-    both = select(CATALOGUE, toolsets=["tracking"], tools=["xero_contacts_get_contact"])
+    assert select(LISTING, tools=["xero_contacts_get_contact"]) == ["xero_contacts_get_contact"]
+    both = select(LISTING, toolsets=["tracking"], tools=["xero_contacts_get_contact"])
     assert "xero_contacts_get_contact" in both and len(both) == 9
 
 
 def test_exclusion_always_wins() -> None:
-    assert select(CATALOGUE, tools=["xero_contacts_get_contact"], exclude=["xero_contacts_get_contact"]) == []
+    assert select(LISTING, tools=["xero_contacts_get_contact"], exclude=["xero_contacts_get_contact"]) == []
 
 
 def test_read_only_beats_every_selector() -> None:
-    assert select(CATALOGUE, read_only=True) == READS
-    assert select(CATALOGUE, tools=["xero_contacts_create_contacts", "xero_contacts_get_contact"],
+    assert select(LISTING, read_only=True) == READS
+    assert select(LISTING, tools=["xero_contacts_create_contacts", "xero_contacts_get_contact"],
                   read_only=True) == ["xero_contacts_get_contact"]
     assert all(not CATALOGUE.by_name[n].writes for n in READS)
     assert all(CATALOGUE.by_name[n].method == "GET" for n in READS)
@@ -53,7 +55,7 @@ def test_read_only_beats_every_selector() -> None:
 ])
 def test_unknown_names_are_refused_listing_valid_ones(kwargs: dict[str, Any], message: str) -> None:
     with pytest.raises(SelectionError, match=message):
-        select(CATALOGUE, **kwargs)
+        select(LISTING, **kwargs)
 
 
 def test_cli_unknown_toolset_exits_2_with_one_sentence(capsys: pytest.CaptureFixture[str]) -> None:

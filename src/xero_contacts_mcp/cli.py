@@ -191,7 +191,7 @@ async def _serve(settings: Settings, http: Any) -> None:
     from .tools.runner import UnknownToolError
 
     async with open_runtime(settings) as runtime:
-        server = build_server(runtime.runner, instructions=runtime.catalogue.instructions,
+        server = build_server(runtime.runner, instructions=runtime.listing.instructions,
                               unknown_tool=UnknownToolError)
         if http is None:
             from .server.stdio import run_stdio
@@ -243,9 +243,10 @@ def _stored_tenant(runtime: Any) -> str | None:
 def _tools(settings: Settings) -> int:
     from .runtime import selected_tools
     from .tools.catalogue import load_catalogue
+    from .tools.listing import from_catalogue
 
     catalogue = load_catalogue(settings.xero_mcp_tools_file)
-    served = [catalogue.by_name[name] for name in selected_tools(settings, catalogue)]
+    served = [catalogue.by_name[name] for name in selected_tools(settings, from_catalogue(catalogue))]
     if not served:
         print("No tools match this selection.", file=sys.stderr)
         return EXIT_OK

@@ -15,6 +15,7 @@ from .settings import Settings
 from .state.limiter import Limits, LocalLimiter
 from .state.tokens import FileTokenStore
 from .tools.catalogue import Catalogue, load_catalogue
+from .tools.listing import Listing, from_catalogue, load_listing
 from .tools.runner import ToolRunner
 from .tools.selection import select, split_names
 from .xero.auth import NoCredentials
@@ -30,11 +31,15 @@ SANDBOX_API_URL = "http://sandbox.invalid/api.xro/2.0"
 @dataclass
 class Runtime:
     settings: Settings
-    catalogue: Catalogue
+    listing: Listing
     client: XeroClient
     runner: ToolRunner
     sandbox: Any = None  # the in-process Sandbox when --sandbox is on
     source: TokenSource | None = None  # where access tokens come from (None: no credentials)
+
+    @property
+    def catalogue(self) -> Catalogue:
+        return self.runner.catalogue
 
 
 def app(settings: Settings, client_id: str | None = None) -> App:
@@ -83,9 +88,9 @@ def limits(settings: Settings) -> Limits:
                   settings.xero_mcp_app_per_minute, settings.xero_mcp_rate_window)
 
 
-def selected_tools(settings: Settings, catalogue: Catalogue) -> list[str]:
+def selected_tools(settings: Settings, listing: Listing) -> list[str]:
     """The served tool names; raises SelectionError (exit status 2) for an unknown name."""
-    return select(catalogue, toolsets=split_names(settings.xero_mcp_toolsets),
+    return select(listing, toolsets=split_names(settings.xero_mcp_toolsets),
                   tools=split_names(settings.xero_mcp_tools), exclude=split_names(settings.xero_mcp_exclude_tools),
                   read_only=settings.xero_mcp_read_only)
 
@@ -97,7 +102,7 @@ async def open_runtime(settings: Settings, *, transport: httpx2.AsyncBaseTranspo
 
     `sandbox` (with `XERO_MCP_SANDBOX` on) lets a test or benchmark supply a configured Sandbox.
     """
-    catalogue = catalogue or load_catalogue(settings.xero_mcp_tools_file)
+    listing = from_catalogue(catalogue) if catalogue is not None else load_listing(settings.xero_mcp_tools_file)
     source: TokenSource | None = None
     connections_url: str | None = None
     if settings.xero_mcp_sandbox:
@@ -115,9 +120,10 @@ async def open_runtime(settings: Settings, *, transport: httpx2.AsyncBaseTranspo
     if sandbox is not None:
         redactor.add(sandbox.access_token)
         logs.setup(settings.xero_mcp_log_level, [sandbox.access_token])
-    runner = ToolRunner(catalogue, client, names=selected_tools(settings, catalogue),
+    chosen = catalogue if catalogue is not None else (lambda: load_catalogue(settings.xero_mcp_tools_file))
+    runner = ToolRunner(chosen, client, listing=listing, names=selected_tools(settings, listing),
                         raw_results=settings.xero_mcp_raw_results, redact=redactor.redact)
     try:
-        yield Runtime(settings, catalogue, client, runner, sandbox, source)
+        yield Runtime(settings, listing, client, runner, sandbox, source)
     finally:
         await client.aclose()

@@ -13,12 +13,13 @@ import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import anyio
-from limits import RateLimitItem, RateLimitItemPerSecond
-from limits.aio.storage import MemoryStorage
-from limits.aio.strategies import MovingWindowRateLimiter
+
+if TYPE_CHECKING:
+    from limits import RateLimitItem
+    from limits.aio.strategies import MovingWindowRateLimiter
 
 
 @dataclass(frozen=True)
@@ -60,12 +61,22 @@ class LocalLimiter:
 
     def __init__(self, limits: Limits | None = None) -> None:
         self.limits = limits or Limits()
-        seconds = max(1, math.ceil(self.limits.window))
-        self._tenant_item: RateLimitItem = RateLimitItemPerSecond(self.limits.per_window, seconds)
-        self._app_item: RateLimitItem = RateLimitItemPerSecond(self.limits.app_per_window, seconds)
-        self._window = MovingWindowRateLimiter(MemoryStorage())
+        self._moving: tuple[MovingWindowRateLimiter, RateLimitItem, RateLimitItem] | None = None
         self._tenants: dict[str, _Tenant] = {}
         self.waits = 0  # how often a call had to wait for the window (observability, tests)
+
+    def _windows(self) -> tuple[MovingWindowRateLimiter, RateLimitItem, RateLimitItem]:
+        """The moving windows, built on first use (importing `limits` costs start-up ~20 ms)."""
+        if self._moving is None:
+            from limits import RateLimitItemPerSecond
+            from limits.aio.storage import MemoryStorage
+            from limits.aio.strategies import MovingWindowRateLimiter
+
+            seconds = max(1, math.ceil(self.limits.window))
+            self._moving = (MovingWindowRateLimiter(MemoryStorage()),
+                            RateLimitItemPerSecond(self.limits.per_window, seconds),
+                            RateLimitItemPerSecond(self.limits.app_per_window, seconds))
+        return self._moving
 
     def _tenant(self, tenant: str) -> _Tenant:
         if tenant not in self._tenants:
@@ -93,6 +104,7 @@ class LocalLimiter:
             state.in_flight.release()
 
     async def _take_place(self, tenant: str, state: _Tenant, deadline: float) -> None:
+        window, tenant_item, app_item = self._windows()
         while True:
             now = time.monotonic()
             if state.paused_until > now:
@@ -100,13 +112,13 @@ class LocalLimiter:
                 continue
             if state.pending_debt:
                 debt, state.pending_debt = state.pending_debt, 0
-                await self._window.hit(self._tenant_item, tenant, cost=debt)
-            if await self._window.hit(self._tenant_item, tenant):
-                if await self._window.hit(self._app_item, "app"):
+                await window.hit(tenant_item, tenant, cost=debt)
+            if await window.hit(tenant_item, tenant):
+                if await window.hit(app_item, "app"):
                     return
-                stats = await self._window.get_window_stats(self._app_item, "app")
+                stats = await window.get_window_stats(app_item, "app")
             else:
-                stats = await self._window.get_window_stats(self._tenant_item, tenant)
+                stats = await window.get_window_stats(tenant_item, tenant)
             await self._sleep(max(0.01, stats.reset_time - time.time()), deadline)
 
     async def _sleep(self, seconds: float, deadline: float) -> None:
@@ -121,7 +133,8 @@ class LocalLimiter:
         now = time.monotonic()
         remaining = _int(headers.get("x-minlimit-remaining"))
         if remaining is not None:
-            local = (await self._window.get_window_stats(self._tenant_item, tenant)).remaining
+            window, tenant_item, _ = self._windows()
+            local = (await window.get_window_stats(tenant_item, tenant)).remaining
             if remaining < local:  # Xero counted calls we did not (another process, another app)
                 state.pending_debt = max(state.pending_debt, local - remaining)
         if _int(headers.get("x-daylimit-remaining")) == 0:

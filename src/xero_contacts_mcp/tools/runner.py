@@ -13,10 +13,10 @@ from ..xero.errors import XeroError
 from ..xero.http import Request, Response
 from .catalogue import Catalogue, ToolSpec
 from .errors import ArgumentsError, arguments_error, describe_arguments, describe_failure, validation_messages
+from .listing import Listing, from_catalogue
 from .models import build_model
 from .request import build_request
 from .results import ToolResult, compact_json, normalise
-from .schema import input_schema, output_schema
 
 log = logging.getLogger(__name__)
 
@@ -42,27 +42,47 @@ class ToolDefinition:
 
 
 class ToolRunner:
-    def __init__(self, catalogue: Catalogue, sender: Sender, *, names: list[str] | None = None,
+    """Serves the chosen tools. Listing needs only the (cached) listing; the full catalogue, which
+    validation and requests need, is loaded on the first call."""
+
+    def __init__(self, catalogue: Catalogue | Callable[[], Catalogue], sender: Sender, *,
+                 listing: Listing | None = None, names: list[str] | None = None,
                  raw_results: bool = False, redact: Callable[[str], str] = str) -> None:
-        self.catalogue = catalogue
+        if isinstance(catalogue, Catalogue):
+            self._catalogue: Catalogue | None = catalogue
+            self._load: Callable[[], Catalogue] = lambda: catalogue
+            listing = listing or from_catalogue(catalogue)
+        else:
+            self._catalogue, self._load = None, catalogue
+        if listing is None:
+            raise ValueError("a listing is needed when the catalogue is loaded lazily")
+        self.listing = listing
         self.redact = redact  # error texts quote Xero; should Xero ever echo a credential, it stops here
         self.sender = sender
         self.raw_results = raw_results
-        chosen = names if names is not None else [t.name for t in catalogue.tools]
-        self.tools: dict[str, ToolSpec] = {n: catalogue.by_name[n] for n in chosen}
+        chosen = set(names if names is not None else [t.name for t in listing.tools])
+        self.entries = [t for t in listing.tools if t.name in chosen]
+        self.names = [t.name for t in self.entries]
         self._models: dict[str, type[BaseModel]] = {}
 
+    @property
+    def catalogue(self) -> Catalogue:
+        if self._catalogue is None:
+            self._catalogue = self._load()
+        return self._catalogue
+
+    @property
+    def tools(self) -> dict[str, ToolSpec]:
+        return {n: self.catalogue.by_name[n] for n in self.names}
+
     def definitions(self) -> list[ToolDefinition]:
-        return [
-            ToolDefinition(t.name, t.title, t.description, input_schema(t, self.catalogue),
-                           output_schema(t, self.catalogue), t.annotations.model_dump())
-            for t in self.tools.values()
-        ]
+        return [ToolDefinition(t.name, t.title, t.description, t.input_schema, t.output_schema, t.annotations)
+                for t in self.entries]
 
     def model(self, name: str) -> type[BaseModel]:
         """Generated on first use, so listing tools never pays for building 22 models."""
         if name not in self._models:
-            self._models[name] = build_model(self.tools[name], self.catalogue)
+            self._models[name] = build_model(self.catalogue.by_name[name], self.catalogue)
         return self._models[name]
 
     def validate(self, tool: ToolSpec, arguments: dict[str, Any]) -> dict[str, Any]:
@@ -78,9 +98,9 @@ class ToolRunner:
         return args
 
     async def run(self, name: str, arguments: dict[str, Any] | None) -> ToolResult:
-        tool = self.tools.get(name)
-        if tool is None:
+        if name not in self.names:
             raise UnknownToolError(name)
+        tool = self.catalogue.by_name[name]
         try:
             args = self.validate(tool, arguments or {})
             request = build_request(tool, args)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from .catalogue import Catalogue
+from .listing import Listing
 
 
 class SelectionError(ValueError):
@@ -24,11 +24,11 @@ def split_names(value: str | Iterable[str] | None) -> list[str] | None:
     return names or None
 
 
-def select(catalogue: Catalogue, *, toolsets: list[str] | None = None, tools: list[str] | None = None,
+def select(listing: Listing, *, toolsets: list[str] | None = None, tools: list[str] | None = None,
            exclude: list[str] | None = None, read_only: bool = False) -> list[str]:
     """Tool names in catalogue order."""
-    known_sets = list(catalogue.toolsets)
-    known_tools = [t.name for t in catalogue.tools]
+    known_sets = list(listing.toolsets)
+    known_tools = [t.name for t in listing.tools]
     _check("toolset", toolsets, [*known_sets, "all"])
     _check("tool", tools, known_tools)
     _check("tool", exclude, known_tools)
@@ -41,10 +41,10 @@ def select(catalogue: Catalogue, *, toolsets: list[str] | None = None, tools: li
     wanted = set(tools or [])
     excluded = set(exclude or [])
     return [
-        t.name for t in catalogue.tools
+        t.name for t in listing.tools
         if (t.toolset in chosen_sets or t.name in wanted)
         and t.name not in excluded
-        and (t.annotations.readOnlyHint or not read_only)
+        and (t.annotations["readOnlyHint"] or not read_only)
     ]
 
 

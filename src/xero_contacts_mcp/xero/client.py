@@ -7,6 +7,7 @@ configured httpx2 `Auth` flow, and turns every failure into a typed `XeroError`.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 import uuid
@@ -15,7 +16,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx2
-import stamina
 
 from .. import __version__
 from ..state.limiter import Limiter, LimitExceeded, LocalLimiter
@@ -35,7 +35,6 @@ from .retry import RetryPolicy, decider, describe
 from .tenants import Tenants
 
 log = logging.getLogger(__name__)
-stamina.instrumentation.set_on_retry_hooks([])  # we log each retry ourselves, with its reason
 
 WRITE_METHODS = frozenset({"POST", "PUT"})
 TENANT_HEADER = "xero-tenant-id"
@@ -60,22 +59,31 @@ class XeroClient:
         self.config = config
         self.retries = 0  # how many retries this client has made (observability, tests)
         self._auth = auth
+        self._transport = transport
+        self._client: httpx2.AsyncClient | None = None
         self.limiter = limiter or LocalLimiter()
-        self._http = httpx2.AsyncClient(
-            base_url=config.api_url.rstrip("/"),
-            auth=auth,
-            transport=transport,
-            timeout=httpx2.Timeout(config.timeout, connect=min(10.0, config.timeout)),
-            headers={"Accept": "application/json", "User-Agent": f"xero-contacts-mcp/{__version__}"},
-            limits=httpx2.Limits(max_connections=20, max_keepalive_connections=10),
-            follow_redirects=False,
-        )
         #: tenant discovery when a call names none and none is configured (None: no discovery)
-        self.tenants = (Tenants(self._http, connections_url, stored_tenant or (lambda: None))
+        self.tenants = (Tenants(lambda: self._http, connections_url, stored_tenant or (lambda: None))
                         if connections_url else None)
 
+    @property
+    def _http(self) -> httpx2.AsyncClient:
+        """Built on first use: creating it (SSL context included) is ~40 ms that listing tools never needs."""
+        if self._client is None:
+            self._client = httpx2.AsyncClient(
+                base_url=self.config.api_url.rstrip("/"),
+                auth=self._auth,
+                transport=self._transport,
+                timeout=httpx2.Timeout(self.config.timeout, connect=min(10.0, self.config.timeout)),
+                headers={"Accept": "application/json", "User-Agent": f"xero-contacts-mcp/{__version__}"},
+                limits=httpx2.Limits(max_connections=20, max_keepalive_connections=10),
+                follow_redirects=False,
+            )
+        return self._client
+
     async def aclose(self) -> None:
-        await self._http.aclose()
+        if self._client is not None:
+            await self._client.aclose()
 
     async def prepare(self, request: Request) -> Request:
         """Add the tenant and (on writes) an Idempotency-Key; refuse header values that could split a request."""
@@ -104,6 +112,7 @@ class XeroClient:
 
         The request is prepared once, so every attempt carries the same Idempotency-Key.
         """
+        stamina = _stamina()
         request = await self.prepare(request)
         policy = self.config.retry
         started = time.monotonic()
@@ -163,6 +172,16 @@ class XeroClient:
         if reply.status_code >= 400:
             raise APIError(reply.status_code, body, headers, **context)
         return Response(reply.status_code, headers, body, idempotency_key=key, tenant_id=tenant)
+
+
+@functools.cache
+def _stamina() -> Any:
+    """stamina, imported on the first call (start-up never needs it), with its own retry logging off:
+    we log each retry ourselves, with its reason."""
+    import stamina
+
+    stamina.instrumentation.set_on_retry_hooks([])
+    return stamina
 
 
 def _parse(reply: httpx2.Response) -> Any:

@@ -17,7 +17,7 @@ from .errors import APIError, TenantRequiredError, TransportError
 
 
 class Tenants:
-    def __init__(self, http: httpx2.AsyncClient, connections_url: str,
+    def __init__(self, http: Callable[[], httpx2.AsyncClient], connections_url: str,
                  stored_default: Callable[[], str | None] = lambda: None) -> None:
         self._http = http
         self._url = connections_url
@@ -36,7 +36,7 @@ class Tenants:
 
     async def _fetch(self) -> list[dict[str, Any]]:
         try:
-            reply = await self._http.get(self._url)
+            reply = await self._http().get(self._url)
         except httpx2.TransportError as exc:
             raise TransportError(f"Could not list the connected Xero organisations ({type(exc).__name__}).",
                                  sent=False, method="GET", path=self._url) from None
