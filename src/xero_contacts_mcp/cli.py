@@ -54,6 +54,12 @@ def _parser() -> argparse.ArgumentParser:
     login.add_argument("--read-only", action="store_true", default=None, help="ask only for the .read scopes")
     commands.add_parser("logout", help="revoke the stored login at Xero and delete it")
     commands.add_parser("tenants", help="list the connected organisations (name, tenant id, type)")
+
+    doctor = commands.add_parser("doctor", help="check configuration, token store, tenant and connectivity")
+    _selection_options(doctor)
+    claude = commands.add_parser("claude-config", help="print the Claude Desktop mcpServers entry for this install")
+    claude.add_argument("--sandbox", action="store_true", help="an entry that serves the built-in sandbox")
+    claude.add_argument("--read-only", action="store_true", help="an entry that serves only the read tools")
     return parser
 
 
@@ -171,6 +177,20 @@ def _dispatch(command: str, ns: argparse.Namespace, settings: Settings) -> int:
         return EXIT_OK if anyio.run(run_logout, settings) else EXIT_FAILURE
     if command == "tenants":
         return anyio.run(_tenants, settings)
+    if command == "doctor":
+        from .doctor import run_doctor
+
+        return EXIT_OK if anyio.run(run_doctor, settings) else EXIT_FAILURE
+    if command == "claude-config":
+        import json
+
+        from .doctor import claude_config
+
+        config = claude_config(settings)
+        entry = config["mcpServers"]["xero-contacts"]
+        entry["args"] += [flag for flag, on in (("--sandbox", ns.sandbox), ("--read-only", ns.read_only)) if on]
+        print(json.dumps(config, indent=2))
+        return EXIT_OK
     raise UsageError(f"unknown command {command!r}")
 
 

@@ -154,10 +154,11 @@ async def _respond(writer: asyncio.StreamWriter, status: int, title: str, body: 
 
 
 async def run_login(settings: Settings, *, tenant: str | None = None, wait: float = 300.0,
-                    open_browser: Callable[[str], Any] = webbrowser.open, out: TextIO = sys.stdout,
+                    open_browser: Callable[[str], Any] = webbrowser.open, out: TextIO | None = None,
                     ask: Callable[[str], str] | None = None,
                     transport: httpx2.AsyncBaseTransport | None = None) -> Login:
     """The whole login; returns what was stored. Raises LoginError or RedirectError."""
+    out = out or sys.stdout
     if not settings.xero_client_id:
         raise LoginError("set XERO_CLIENT_ID (and XERO_CLIENT_SECRET for a \"Web app\") to the app's credentials "
                          "from developer.xero.com first")
@@ -264,9 +265,10 @@ def _summary(login: Login, settings: Settings, out: TextIO) -> None:
               "`xero-contacts-mcp login --tenant ID`). Connected: " + ", ".join(names.values()) + ".", file=out)
 
 
-async def run_logout(settings: Settings, out: TextIO = sys.stdout,
+async def run_logout(settings: Settings, out: TextIO | None = None,
                      transport: httpx2.AsyncBaseTransport | None = None) -> bool:
     """Revoke the refresh token at Xero, then delete the store. False if revocation failed (the file is gone anyway)."""
+    out = out or sys.stdout
     store = token_store(settings)
     login = store.load()
     if login is None:

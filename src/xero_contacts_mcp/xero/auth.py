@@ -9,9 +9,10 @@ import httpx2
 from .errors import NotConfiguredError
 
 SETUP_HINT = (
-    "Xero access is not configured. Set XERO_ACCESS_TOKEN to a bearer token, or set XERO_CLIENT_ID "
-    "and XERO_CLIENT_SECRET for a Custom Connection, then restart the server; or run it with "
-    "--sandbox to try every tool against the built-in sandbox."
+    "Xero access is not configured. Run `xero-contacts-mcp login` (with XERO_CLIENT_ID set, and "
+    "XERO_CLIENT_SECRET for a \"Web app\"), or set XERO_CLIENT_ID and XERO_CLIENT_SECRET of a Custom "
+    "Connection, or XERO_ACCESS_TOKEN; then restart the server. Or run it with --sandbox to try every "
+    "tool against the built-in sandbox."
 )
 
 

@@ -1,0 +1,167 @@
+"""`xero-contacts-mcp doctor`: check the setup end to end and say what to fix, one line per check."""
+
+from __future__ import annotations
+
+import os
+import stat
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TextIO
+
+from .settings import Settings
+
+
+@dataclass
+class Check:
+    ok: bool
+    text: str
+    fix: str = ""
+
+
+def _line(check: Check, out: TextIO) -> None:
+    mark = "✓" if check.ok else "✗"
+    print(f"{mark} {check.text}" + (f"\n    → {check.fix}" if check.fix and not check.ok else ""), file=out)
+
+
+async def run_doctor(settings: Settings, out: TextIO | None = None) -> bool:
+    """True when every check passes."""
+    out = out or sys.stdout
+    checks: list[Check] = []
+
+    def record(check: Check) -> Check:
+        checks.append(check)
+        _line(check, out)
+        return check
+
+    catalogue = _catalogue(settings, record)
+    if catalogue is None:
+        return False
+    if settings.xero_mcp_sandbox:
+        record(Check(True, "sandbox mode: no credentials needed, nothing is sent to Xero"))
+    elif not _credentials(settings, record):
+        print("1 check failed: fix it, then run `xero-contacts-mcp doctor` again.", file=out)
+        return False
+    await _live(settings, record)
+    failed = [c for c in checks if not c.ok]
+    print(("All checks passed." if not failed else f"{len(failed)} check(s) failed."), file=out)
+    return not failed
+
+
+def _catalogue(settings: Settings, record: Callable[[Check], Check]) -> Any:
+    from .runtime import selected_tools
+    from .tools.catalogue import CatalogueError, load_catalogue
+    from .tools.listing import from_catalogue
+    from .tools.selection import SelectionError
+
+    try:
+        catalogue = load_catalogue(settings.xero_mcp_tools_file)
+        served = selected_tools(settings, from_catalogue(catalogue))
+    except (CatalogueError, SelectionError) as exc:
+        record(Check(False, f"tools: {exc}",
+                     "fix tools.yaml or the tool selection (--toolsets/--tools/--exclude-tools)"))
+        return None
+    read_only = " (read-only)" if settings.xero_mcp_read_only else ""
+    record(Check(bool(served), f"tools.yaml valid; {len(served)} of {len(catalogue.tools)} tools served{read_only}",
+                 "the selection serves no tool: widen --toolsets/--tools or drop --exclude-tools"))
+    return catalogue
+
+
+def _credentials(settings: Settings, record: Callable[[Check], Check]) -> bool:
+    """False when no usable credentials are configured (the live checks would only repeat that)."""
+    from .runtime import token_store
+    from .state.tokens import TokenStoreError
+
+    if settings.xero_access_token is not None:
+        record(Check(True, "credentials: XERO_ACCESS_TOKEN (used as is, never refreshed; lasts 30 minutes)"))
+        return True
+    store = token_store(settings)
+    try:
+        login = store.load()
+    except TokenStoreError as exc:
+        record(Check(False, f"token store: {exc}", "run `xero-contacts-mcp login`"))
+        return False
+    if login is not None:
+        mode = stat.S_IMODE(os.stat(store.path).st_mode)
+        record(Check(mode & 0o077 == 0, f"token store {store.describe()} readable (mode {mode:o})",
+                     f"chmod 600 {store.describe()}"))
+        left = login.expires_at - time.time()
+        state = f"access token valid for {left / 60:.0f} more minutes" if left > 0 else "access token expired"
+        record(Check(bool(login.refresh_token), f"stored login for app {login.client_id}: {state}",
+                     "the login has no refresh token: run `xero-contacts-mcp login` (offline_access is needed)"))
+        return True
+    if settings.xero_client_id and settings.xero_client_secret is not None:
+        record(Check(True, "credentials: XERO_CLIENT_ID + XERO_CLIENT_SECRET as a Custom Connection"))
+        return True
+    record(Check(False, "credentials: none configured",
+                 "set XERO_CLIENT_ID (+ XERO_CLIENT_SECRET) and run `xero-contacts-mcp login`, or use a Custom "
+                 "Connection, or XERO_ACCESS_TOKEN; or try `serve --sandbox`"))
+    return False
+
+
+async def _live(settings: Settings, record: Callable[[Check], Check]) -> None:
+    from .runtime import open_runtime
+    from .xero.errors import XeroError
+
+    async with open_runtime(settings) as runtime:
+        source = runtime.source
+        if source is not None:
+            ok = await _attempt(source.token, record, "access token obtained", "could not obtain an access token")
+            if not ok:
+                return
+        tenants = runtime.client.tenants
+        tenant = settings.xero_tenant_id
+        if tenant is None and tenants is not None:
+            try:
+                tenant = await tenants.default()
+                record(Check(True, f"organisation: {tenant} (chosen automatically)"))
+            except XeroError as exc:
+                record(Check(False, f"organisation: {exc}", "pass --tenant to `login`, or set XERO_TENANT_ID"))
+                return
+        elif tenant is not None:
+            record(Check(True, f"organisation: {tenant} (XERO_TENANT_ID)"))
+        else:
+            record(Check(True, "organisation: the sandbox's"))
+        name = "xero_contacts_get_contact_groups"
+        if name not in runtime.runner.names:
+            name = runtime.runner.names[0]
+        started = time.monotonic()
+        result = await runtime.runner.run(name, {"xero-tenant-id": tenant} if tenant else {})
+        took = (time.monotonic() - started) * 1000
+        first = result.text.splitlines()[0] if result.is_error else ""
+        record(Check(not result.is_error, f"API reachable: {name} answered in {took:.0f} ms" if not result.is_error
+                     else f"API call failed: {first}", "see the message above; `--debug` shows each request"))
+
+
+async def _attempt(call: Callable[[], Awaitable[Any]], record: Callable[[Check], Check], good: str, bad: str) -> bool:
+    from .xero.errors import XeroError
+
+    try:
+        await call()
+    except XeroError as exc:
+        record(Check(False, f"{bad}: {exc}", "follow the instruction above"))
+        return False
+    record(Check(True, good))
+    return True
+
+
+def claude_config(settings: Settings, environ: dict[str, str] | None = None) -> dict[str, Any]:
+    """The `mcpServers` entry for this installation: absolute command, and the XERO_* variables set."""
+    import shutil
+    from pathlib import Path
+
+    if environ is None:
+        from dotenv import dotenv_values  # Claude Desktop will not start the server here: carry .env along
+
+        environ = {**{k: v for k, v in dotenv_values(".env").items() if v is not None}, **os.environ}
+    script = shutil.which("xero-contacts-mcp") or str(Path(sys.executable).parent / "xero-contacts-mcp")
+    if Path(script).exists():
+        command, args = str(Path(script).resolve()), ["serve"]
+    else:
+        command, args = sys.executable, ["-m", "xero_contacts_mcp", "serve"]
+    env = {k: v for k, v in sorted(environ.items()) if k.startswith("XERO_") and v}
+    entry: dict[str, Any] = {"command": command, "args": args}
+    if env:
+        entry["env"] = env
+    return {"mcpServers": {"xero-contacts": entry}}
