@@ -86,3 +86,33 @@ def test_unsafe_configurations_are_refused(argv: list[str], env: dict[str, str],
         monkeypatch.setenv(key, value)
     assert main(["serve", "--transport", "http", *argv]) == 2
     assert message in capsys.readouterr().err
+
+
+async def test_50_concurrent_sessions_of_100_calls_have_no_failures() -> None:
+    import anyio
+
+    sessions, calls = 50, 100
+    env = {"XERO_MCP_HTTP_TOKEN": TOKEN, "XERO_MCP_SANDBOX": "true", "XERO_MCP_TENANT_PER_MINUTE": "1000000",
+           "XERO_MCP_TENANT_CONCURRENCY": "1000", "XERO_MCP_APP_PER_MINUTE": "100000000"}
+    failures: list[str] = []
+    done = 0
+    with http_server(**env) as base:
+        async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {TOKEN}"},
+                                      timeout=httpx2.Timeout(60, read=300),
+                                      limits=httpx2.Limits(max_connections=sessions)) as http:
+
+            async def session() -> None:
+                nonlocal done
+                async with Client(streamable_http_client(f"{base}/mcp", http_client=http)) as client:
+                    for i in range(calls):
+                        tool, args = (("xero_contacts_get_contacts", {"summaryOnly": True}) if i % 2
+                                      else ("xero_contacts_get_tracking_categories", {}))
+                        result = await client.call_tool(tool, args)
+                        if result.is_error:
+                            failures.append(str(result.content))
+                        done += 1
+
+            async with anyio.create_task_group() as tg:
+                for _ in range(sessions):
+                    tg.start_soon(session)
+    assert done == sessions * calls and not failures, failures[:3]

@@ -68,9 +68,14 @@ def token_source(settings: Settings, transport: httpx2.AsyncBaseTransport | None
 
 def _sandbox(settings: Settings, sandbox: Any) -> tuple[Any, httpx2.Auth, httpx2.AsyncBaseTransport, ClientConfig]:
     if sandbox is None:
-        from .sandbox import Sandbox
+        from .sandbox import Sandbox, SandboxConfig
 
-        sandbox = Sandbox()
+        # A Xero with the limits this client is configured for (Xero's own by default), reported in its
+        # headers but not enforced: trying tools should not meet 429s, and the client still paces itself.
+        sandbox = Sandbox(SandboxConfig(concurrent_limit=settings.xero_mcp_tenant_concurrency,
+                                        minute_limit=settings.xero_mcp_tenant_per_minute,
+                                        app_minute_limit=settings.xero_mcp_app_per_minute,
+                                        minute_window=settings.xero_mcp_rate_window))
     config = ClientConfig(SANDBOX_API_URL, settings.xero_tenant_id or sandbox.tenant_id, settings.xero_mcp_timeout,
                           retry_policy(settings))
     log.warning("SANDBOX MODE: serving the built-in in-memory Xero sandbox, not a real organisation. "
