@@ -20,6 +20,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from ..paths import user_dir
+
 
 @dataclass
 class Login:
@@ -62,14 +64,7 @@ class TokenStoreError(Exception):
 
 
 def default_token_file() -> Path:
-    """A file in the user's config directory (XDG on Linux, Application Support on macOS, APPDATA on Windows)."""
-    if sys.platform == "win32":
-        base = Path(os.environ.get("APPDATA") or Path.home() / "AppData" / "Roaming")
-    elif sys.platform == "darwin":
-        base = Path.home() / "Library" / "Application Support"
-    else:
-        base = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
-    return base / "xero-contacts-mcp" / "tokens.json"
+    return user_dir("config") / "tokens.json"
 
 
 class FileTokenStore:

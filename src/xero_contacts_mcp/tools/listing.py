@@ -14,13 +14,13 @@ import contextlib
 import hashlib
 import json
 import os
-import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .. import __version__
+from ..paths import user_dir
 
 # The modules whose code shapes the published listing: a change to any of them changes the key.
 _GENERATORS = ("catalogue.py", "schema.py", "listing.py")
@@ -47,13 +47,7 @@ class Listing:
 
 
 def cache_dir() -> Path:
-    if sys.platform == "win32":
-        base = Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local")
-    elif sys.platform == "darwin":
-        base = Path.home() / "Library" / "Caches"
-    else:
-        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base / "xero-contacts-mcp"
+    return user_dir("cache")
 
 
 def _key(source: bytes) -> str:

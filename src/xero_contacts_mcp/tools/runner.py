@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 from pydantic import BaseModel, ValidationError
@@ -13,7 +12,7 @@ from ..xero.errors import XeroError
 from ..xero.http import Request, Response
 from .catalogue import Catalogue, ToolSpec
 from .errors import ArgumentsError, arguments_error, describe_arguments, describe_failure, validation_messages
-from .listing import Listing, from_catalogue
+from .listing import Listing, ToolEntry, from_catalogue
 from .models import build_model
 from .request import build_request
 from .results import ToolResult, compact_json, normalise
@@ -27,18 +26,6 @@ class Sender(Protocol):
 
 class UnknownToolError(LookupError):
     """The name is not one of the served tools (a protocol error, not a tool result)."""
-
-
-@dataclass(frozen=True)
-class ToolDefinition:
-    """What a client is shown for one tool."""
-
-    name: str
-    title: str
-    description: str
-    input_schema: dict[str, Any]
-    output_schema: dict[str, Any] | None
-    annotations: dict[str, bool]
 
 
 class ToolRunner:
@@ -75,9 +62,9 @@ class ToolRunner:
     def tools(self) -> dict[str, ToolSpec]:
         return {n: self.catalogue.by_name[n] for n in self.names}
 
-    def definitions(self) -> list[ToolDefinition]:
-        return [ToolDefinition(t.name, t.title, t.description, t.input_schema, t.output_schema, t.annotations)
-                for t in self.entries]
+    def definitions(self) -> list[ToolEntry]:
+        """What a client is shown for each served tool."""
+        return list(self.entries)
 
     def model(self, name: str) -> type[BaseModel]:
         """Generated on first use, so listing tools never pays for building 22 models."""
