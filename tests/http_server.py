@@ -22,6 +22,13 @@ def free_port() -> int:
 @contextmanager
 def http_server(*args: str, **env: str) -> Iterator[str]:
     """Yield the server's base URL once /healthz answers; stop it (SIGTERM) afterwards."""
+    with http_server_process(*args, **env) as (base, _):
+        yield base
+
+
+@contextmanager
+def http_server_process(*args: str, **env: str) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    """Like http_server, also yielding the process (to signal it)."""
     port = free_port()
     environment = {k: v for k, v in os.environ.items() if not k.startswith("XERO_")}
     environment.update({"XERO_MCP_LOG_LEVEL": "WARNING", **env})
@@ -43,7 +50,7 @@ def http_server(*args: str, **env: str) -> Iterator[str]:
             if time.monotonic() > deadline:
                 raise RuntimeError("server did not start within 20 s")
             time.sleep(0.1)
-        yield base
+        yield base, process
     finally:
         process.terminate()
         try:

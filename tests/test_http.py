@@ -116,3 +116,51 @@ async def test_50_concurrent_sessions_of_100_calls_have_no_failures() -> None:
                 for _ in range(sessions):
                     tg.start_soon(session)
     assert done == sessions * calls and not failures, failures[:3]
+
+
+@pytest.mark.parametrize("mode", ["stateful", "stateless"])
+async def test_sigterm_lets_an_in_flight_call_finish(mode: str) -> None:
+    import json
+    import signal
+    import subprocess
+    import sys
+
+    import anyio
+
+    from http_server import http_server_process
+
+    sandbox = subprocess.Popen([sys.executable, "-m", "xero_contacts_mcp", "sandbox", "--port", "0"],
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        assert sandbox.stdout is not None
+        info = json.loads(sandbox.stdout.readline())
+        control = info["api_url"].split("/api.xro")[0] + "/_sandbox"
+        env = {"XERO_MCP_HTTP_TOKEN": TOKEN, "XERO_API_URL": info["api_url"],
+               "XERO_ACCESS_TOKEN": info["access_token"], "XERO_TENANT_ID": info["tenant_id"]}
+        args = ["--stateless"] if mode == "stateless" else []
+        headers = {**HEADERS, "Authorization": f"Bearer {TOKEN}", "mcp-protocol-version": "2025-11-25"}
+        call = {"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+                "params": {"name": "xero_contacts_get_contact_groups", "arguments": {}}}
+        with http_server_process(*args, **env) as (base, process):
+            async with httpx2.AsyncClient(headers=headers, timeout=30) as http:
+                if mode == "stateful":
+                    opened = await http.post(f"{base}/mcp", json=INIT)
+                    http.headers["mcp-session-id"] = opened.headers["mcp-session-id"]
+                    await http.post(f"{base}/mcp", json={"jsonrpc": "2.0", "method": "notifications/initialized"})
+                httpx2.post(f"{control}/faults", json={"kind": "latency", "seconds": 1.5}, timeout=5)
+                replies: list[httpx2.Response] = []
+
+                async def slow_call() -> None:
+                    replies.append(await http.post(f"{base}/mcp", json=call))
+
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(slow_call)
+                    await anyio.sleep(0.5)  # the call is now waiting on the slow upstream
+                    process.send_signal(signal.SIGTERM)
+            assert replies[0].status_code == 200
+            result = replies[0].json()["result"]
+            assert result["isError"] is False and result["structuredContent"]["ContactGroups"]
+            assert process.wait(timeout=15) == 0
+    finally:
+        sandbox.terminate()
+        sandbox.wait(timeout=10)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -119,8 +120,10 @@ def build_app(server: Server, options: HTTPOptions) -> Any:
     async def healthz(request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
 
+    # JSON replies, not SSE: a tool call here streams nothing, and sse-starlette ends every SSE stream the
+    # moment the server is told to stop, which would cut in-flight calls instead of letting them finish.
     app = server.streamable_http_app(
-        streamable_http_path="/mcp", stateless_http=options.stateless, json_response=False,
+        streamable_http_path="/mcp", stateless_http=options.stateless, json_response=True,
         transport_security=_security(options), host=options.host,
         custom_starlette_routes=[Route("/healthz", healthz, methods=["GET"])],
     )
@@ -128,8 +131,18 @@ def build_app(server: Server, options: HTTPOptions) -> Any:
 
 
 async def run_http(server: Server, options: HTTPOptions) -> None:
-    """Serve until SIGINT/SIGTERM; in-flight calls get `graceful_seconds` to finish."""
+    """Serve until SIGINT/SIGTERM; in-flight calls get `graceful_seconds` to finish, then exit status 0."""
+    import contextlib
+
     import uvicorn
+
+    class GracefulServer(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            with super().capture_signals():
+                yield
+                # uvicorn re-raises the signal after shutting down; a graceful stop is a normal exit
+                self._captured_signals.clear()
 
     check(options)
     config = uvicorn.Config(build_app(server, options), host=options.host.strip("[]"), port=options.port,
@@ -138,4 +151,4 @@ async def run_http(server: Server, options: HTTPOptions) -> None:
     log.warning("serving MCP over Streamable HTTP at http://%s:%d/mcp (%s, %s)", options.host, options.port,
                 "token required" if options.token else "no token: loopback only",
                 "stateless" if options.stateless else "stateful sessions")
-    await uvicorn.Server(config).serve()
+    await GracefulServer(config).serve()
