@@ -391,3 +391,17 @@ def test_tenants_command_lists_organisations(oauth_settings: Any, sandbox: Sandb
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 2
     assert any(line.startswith("*") and sandbox.info["tenant_id"] in line for line in lines)
+
+
+async def test_custom_connection_through_a_real_mcp_client(sandbox: Sandbox, tmp_path: Path) -> None:
+    app = sandbox.app("custom")
+    env = {"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path), "XERO_MCP_LOG_LEVEL": "WARNING",
+           "XERO_CLIENT_ID": app["client_id"], "XERO_CLIENT_SECRET": app["client_secret"],
+           "XERO_TOKEN_FILE": str(tmp_path / "none.json"), "XERO_API_URL": sandbox.info["api_url"],
+           "XERO_TOKEN_URL": sandbox.info["token_url"], "XERO_CONNECTIONS_URL": sandbox.info["connections_url"]}
+    params = StdioServerParameters(command=sys.executable, args=["-m", "xero_contacts_mcp"], env=env)
+    async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
+        await session.initialize()
+        result = await session.call_tool("xero_contacts_get_contacts", {"summaryOnly": True})
+    assert not result.is_error, result.content
+    assert sandbox.stats()["token_grants"].get("client_credentials") == 1
