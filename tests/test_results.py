@@ -24,7 +24,7 @@ def test_dates_become_iso_utc_and_empty_values_go() -> None:
     data = normalise(REPLY, "Contacts")
     assert data == {"Contacts": [{
         "ContactID": "00000000-0000-0000-0000-000000000000", "ContactStatus": "ACTIVE", "Name": "Bruce Banner",
-        "Addresses": [{"AddressType": "STREET"}],
+        # the blank STREET slot is gone entirely
         "Phones": [{"PhoneType": "MOBILE", "PhoneNumber": "555-1212", "PhoneAreaCode": "415"}],
         "UpdatedDateUTC": "2019-03-01T00:15:21.043Z", "IsSupplier": False,
         "Balances": {"AccountsReceivable": {"Outstanding": 0.0}},
@@ -50,3 +50,13 @@ def test_xero_date_helpers_round_trip() -> None:
     assert parse_ms_date("/Date(1419937200000+1300)/") == datetime(2014, 12, 30, 11, 0, tzinfo=UTC)
     assert parse_ms_date("Date(1)") is None and parse_ms_date("/Date(x)/") is None
     assert to_iso(datetime(2020, 1, 2, 3, 4, 5, tzinfo=UTC)) == "2020-01-02T03:04:05Z"
+
+
+def test_blank_phone_and_address_slots_are_dropped_but_filled_ones_kept() -> None:
+    reply = {"Contacts": [{"Name": "A", "Phones": [
+        {"PhoneType": "DEFAULT", "PhoneNumber": "555", "PhoneAreaCode": ""},
+        {"PhoneType": "DDI", "PhoneNumber": "", "PhoneAreaCode": "", "PhoneCountryCode": ""},
+        {"PhoneType": "FAX", "PhoneNumber": None}],
+        "Addresses": [{"AddressType": "POBOX", "City": ""}]}]}
+    assert normalise(reply, "Contacts") == {"Contacts": [{"Name": "A", "Phones": [
+        {"PhoneType": "DEFAULT", "PhoneNumber": "555"}]}]}

@@ -38,8 +38,14 @@ def _clean(value: Any) -> Any:
             out[key] = item
         return out
     if isinstance(value, list):
-        return [_clean(v) for v in value]
+        return [item for item in map(_clean, value) if not _blank_slot(item)]
     return value
+
+
+def _blank_slot(item: Any) -> bool:
+    """An entry that is only its type, e.g. {"PhoneType": "FAX"}: Xero returns every contact with blank
+    phone and address slots of each type, which carry nothing once their empty values are gone."""
+    return isinstance(item, dict) and (not item or (len(item) == 1 and next(iter(item)).endswith("Type")))
 
 
 def normalise(body: Any, result_key: str | None, raw: bool = False) -> dict[str, Any]:
