@@ -266,7 +266,7 @@ async def test_100_concurrent_calls_with_an_expired_token_refresh_once(oauth_set
         results = await _many(rt, 100)
     assert not [r.text for r in results if r.is_error]
     assert sandbox.stats()["refreshes"] == 1
-    after = FileTokenStore(Path(settings.xero_token_file)).load()
+    after = await FileTokenStore(Path(settings.xero_token_file)).load()
     assert after is not None and after.refresh_token != before.refresh_token  # the rotated token was saved
 
 
@@ -346,27 +346,32 @@ async def test_an_app_that_is_not_a_custom_connection_says_to_log_in(oauth_setti
 # ── the token file survives crashes ────────────────────────────────────────────────
 
 WRITER = """
-import sys, time
+import asyncio, sys
 from pathlib import Path
 from xero_contacts_mcp.state.tokens import FileTokenStore, Login
-store = FileTokenStore(Path(sys.argv[1]))
-n = 0
-while True:
-    n += 1
-    store.save(Login(token={"access_token": "a" * 2000 + str(n), "refresh_token": f"r{n}", "expires_at": n},
-                     client_id="c", connections=[{"tenantId": str(i)} for i in range(50)]))
+
+async def main():
+    store = FileTokenStore(Path(sys.argv[1]))
+    login = await store.load()
+    while True:
+        n = login.version + 1
+        login = await store.save(Login(token={"access_token": "a" * 2000 + str(n), "refresh_token": f"r{n}",
+                                              "expires_at": n}, client_id="c", version=login.version,
+                                       connections=[{"tenantId": str(i)} for i in range(50)]))
+
+asyncio.run(main())
 """
 
 
 def test_a_process_killed_while_writing_leaves_a_valid_file(tmp_path: Path) -> None:
     path = tmp_path / "tokens.json"
-    FileTokenStore(path).save(_seed_login())
+    asyncio.run(FileTokenStore(path).save(_seed_login()))
     for attempt in range(25):
         process = subprocess.Popen([sys.executable, "-c", WRITER, str(path)])
         time.sleep(0.25 + (attempt % 5) * 0.03)
         os.kill(process.pid, signal.SIGKILL)
         process.wait()
-        login = FileTokenStore(path).load()
+        login = asyncio.run(FileTokenStore(path).load())
         assert login is not None and login.refresh_token and login.refresh_token.startswith("r")
     leftovers = [p for p in tmp_path.iterdir() if p.name not in ("tokens.json", "tokens.json.lock")]
     assert len(leftovers) <= 25  # at most one orphan temp file per kill, never a corrupt store

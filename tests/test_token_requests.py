@@ -23,8 +23,8 @@ TOKEN_URL = "https://identity.xero.com/connect/token"
 async def test_refresh_request_is_exactly_oauth(settings_factory: Any, httpx2_mock: respx.Router, tmp_path: Path,
                                                 secret: str | None, kind: str) -> None:
     store = FileTokenStore(tmp_path / "tokens.json")
-    store.save(Login(token={"access_token": "old", "refresh_token": "rt-1", "expires_at": time.time() - 5},
-                     client_id="app-id", tenant_id=TENANT))
+    await store.save(Login(token={"access_token": "old", "refresh_token": "rt-1", "expires_at": time.time() - 5},
+                           client_id="app-id", tenant_id=TENANT))
     token = httpx2_mock.post(TOKEN_URL).respond(200, json={"access_token": "new", "refresh_token": "rt-2",
                                                            "expires_in": 1800, "token_type": "Bearer"})
     api = httpx2_mock.put(f"{API}/ContactGroups").respond(200, json={"ContactGroups": []})

@@ -259,7 +259,7 @@ async def _tenants(settings: Settings) -> int:
         if runtime.client.tenants is None:
             raise UsageError("the sandbox has one organisation; `tenants` lists a real login's organisations")
         connections = await runtime.client.tenants.connections()
-        default = runtime.settings.xero_tenant_id or _stored_tenant(runtime)
+        default = runtime.settings.xero_tenant_id or await _stored_tenant(runtime)
     if not connections:
         print("No organisations are connected to these credentials.", file=sys.stderr)
         return EXIT_FAILURE
@@ -270,9 +270,9 @@ async def _tenants(settings: Settings) -> int:
     return EXIT_OK
 
 
-def _stored_tenant(runtime: Any) -> str | None:
-    login = getattr(runtime.source, "login", None)
-    return getattr(login, "tenant_id", None)
+async def _stored_tenant(runtime: Any) -> str | None:
+    tenant = getattr(runtime.source, "tenant_id", None)
+    return await tenant() if tenant is not None else None
 
 
 def _tools(settings: Settings) -> int:

@@ -40,7 +40,7 @@ async def run_doctor(settings: Settings, out: TextIO | None = None) -> bool:
         return False
     if settings.xero_mcp_sandbox:
         record(Check(True, "sandbox mode: no credentials needed, nothing is sent to Xero"))
-    elif not _credentials(settings, record):
+    elif not await _credentials(settings, record):
         print("1 check failed: fix it, then run `xero-contacts-mcp doctor` again.", file=out)
         return False
     await _live(settings, record)
@@ -68,7 +68,7 @@ def _catalogue(settings: Settings, record: Callable[[Check], Check]) -> Any:
     return catalogue
 
 
-def _credentials(settings: Settings, record: Callable[[Check], Check]) -> bool:
+async def _credentials(settings: Settings, record: Callable[[Check], Check]) -> bool:
     """False when no usable credentials are configured (the live checks would only repeat that)."""
     from .runtime import token_store
     from .state.tokens import TokenStoreError
@@ -78,7 +78,7 @@ def _credentials(settings: Settings, record: Callable[[Check], Check]) -> bool:
         return True
     store = token_store(settings)
     try:
-        login = store.load()
+        login = await store.load()
     except TokenStoreError as exc:
         record(Check(False, f"token store: {exc}", "run `xero-contacts-mcp login`"))
         return False

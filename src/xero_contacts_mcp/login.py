@@ -193,7 +193,11 @@ async def run_login(settings: Settings, *, tenant: str | None = None, wait: floa
     connections = await _connections(settings, token["access_token"], transport)
     chosen = _choose(connections, tenant, out, ask)
     login = Login(token=token, client_id=xero_app.client_id, tenant_id=chosen, connections=connections)
-    token_store(settings).save(login)
+    store = token_store(settings)
+    async with store.lock():
+        existing = await store.load()  # a new login replaces any earlier one, whatever its version
+        login.version = existing.version if existing is not None else 0
+        login = await store.save(login)
     _summary(login, settings, out)
     return login
 
@@ -270,7 +274,7 @@ async def run_logout(settings: Settings, out: TextIO | None = None,
     """Revoke the refresh token at Xero, then delete the store. False if revocation failed (the file is gone anyway)."""
     out = out or sys.stdout
     store = token_store(settings)
-    login = store.load()
+    login = await store.load()
     if login is None:
         print(f"Not logged in (no tokens at {store.describe()}).", file=out)
         return True
@@ -284,7 +288,7 @@ async def run_logout(settings: Settings, out: TextIO | None = None,
         except (httpx2.HTTPError, OSError, socket.gaierror):
             revoked = False
     async with store.lock():
-        store.delete()
+        await store.delete()
     if revoked:
         print(f"Logged out: access revoked at Xero and {store.describe()} deleted.", file=out)
     else:

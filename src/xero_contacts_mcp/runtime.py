@@ -12,8 +12,9 @@ import httpx2
 
 from . import logs
 from .settings import Settings
+from .state.cache import MemoryCache, SharedCache
 from .state.limiter import Limits, LocalLimiter
-from .state.tokens import FileTokenStore
+from .state.tokens import FileTokenStore, TokenStore
 from .tools.catalogue import Catalogue, load_catalogue
 from .tools.listing import Listing, from_catalogue, load_listing
 from .tools.runner import ToolRunner
@@ -53,16 +54,16 @@ def token_store(settings: Settings) -> FileTokenStore:
     return FileTokenStore(settings.xero_token_file)
 
 
-def token_source(settings: Settings, transport: httpx2.AsyncBaseTransport | None = None) -> TokenSource | None:
+async def token_source(settings: Settings, store: TokenStore, cache: SharedCache,
+                       transport: httpx2.AsyncBaseTransport | None = None) -> TokenSource | None:
     """Which credentials win: XERO_ACCESS_TOKEN > a stored login > client id + secret (Custom Connection) > none."""
     if settings.xero_access_token is not None:
         return StaticToken(settings.xero_access_token.get_secret_value())
-    store = token_store(settings)
-    login = store.load()
+    login = await store.load()
     if login is not None:
         return StoredLogin(store, app(settings, login.client_id), transport)
     if settings.xero_client_id and settings.xero_client_secret is not None:
-        return CustomConnection(app(settings), transport)
+        return CustomConnection(app(settings), transport, cache)
     return None
 
 
@@ -110,17 +111,18 @@ async def open_runtime(settings: Settings, *, transport: httpx2.AsyncBaseTranspo
     listing = from_catalogue(catalogue) if catalogue is not None else load_listing(settings.xero_mcp_tools_file)
     source: TokenSource | None = None
     connections_url: str | None = None
+    cache: SharedCache = MemoryCache()
     if settings.xero_mcp_sandbox:
         sandbox, auth, transport, config = _sandbox(settings, sandbox)
     else:
-        source = token_source(settings, transport)
+        source = await token_source(settings, token_store(settings), cache, transport)
         auth = OAuth2Auth(source) if source is not None else NoCredentials()
         config = ClientConfig(settings.xero_api_url, settings.xero_tenant_id, settings.xero_mcp_timeout,
                               retry_policy(settings))
         connections_url = settings.xero_connections_url
-    stored = source.login if isinstance(source, StoredLogin) else None
     client = XeroClient(config, auth, transport, LocalLimiter(limits(settings)), connections_url=connections_url,
-                        stored_tenant=(lambda: stored.tenant_id) if stored is not None else None)
+                        stored_tenant=source.tenant_id if isinstance(source, StoredLogin) else None,
+                        cache=cache, cache_key=f"connections:{settings.xero_client_id or 'token'}")
     redactor = logs.RedactingFilter(settings.secrets())
     if sandbox is not None:
         redactor.add(sandbox.access_token)

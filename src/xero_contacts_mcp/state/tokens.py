@@ -16,7 +16,7 @@ import tempfile
 import time
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -32,6 +32,8 @@ class Login:
     tenant_id: str | None = None
     connections: list[dict[str, Any]] = field(default_factory=list)
     saved_at: float = 0.0
+    #: bumped by every save; a store refuses to replace a newer version with an older one
+    version: int = 0
 
     @property
     def access_token(self) -> str:
@@ -48,11 +50,20 @@ class Login:
 
 
 class TokenStore(Protocol):
-    def load(self) -> Login | None: ...
+    """Where a login lives; async because a shared store is a network round trip.
 
-    def save(self, login: Login) -> None: ...
+    `save` is a compare-and-set: it writes `login` as version `login.version + 1` only if the stored
+    version is still `login.version` (or nothing is stored), and raises StaleWriteError otherwise, so a
+    writer holding an old token set can never overwrite a newer one. `lock` is the cross-process
+    refresh lock: held by one process at a time, released on success and failure alike, and (for a
+    shared store) expiring by itself if its holder dies.
+    """
 
-    def delete(self) -> bool: ...
+    async def load(self) -> Login | None: ...
+
+    async def save(self, login: Login) -> Login: ...
+
+    async def delete(self) -> bool: ...
 
     def lock(self, wait: float = 30.0) -> AbstractAsyncContextManager[None]: ...
 
@@ -60,7 +71,11 @@ class TokenStore(Protocol):
 
 
 class TokenStoreError(Exception):
-    """The store exists but cannot be read or written; the message says which file and why."""
+    """The store exists but cannot be read or written; the message says which store and why."""
+
+
+class StaleWriteError(TokenStoreError):
+    """Someone saved a newer login since this one was read; re-read instead of overwriting it."""
 
 
 def default_token_file() -> Path:
@@ -75,7 +90,10 @@ class FileTokenStore:
     def describe(self) -> str:
         return str(self.path)
 
-    def load(self) -> Login | None:
+    async def load(self) -> Login | None:
+        return self._read()
+
+    def _read(self) -> Login | None:
         try:
             text = self.path.read_text(encoding="utf-8")
         except FileNotFoundError:
@@ -86,13 +104,22 @@ class FileTokenStore:
             data = json.loads(text)
             return Login(token=dict(data["token"]), client_id=str(data["client_id"]),
                          tenant_id=data.get("tenant_id"), connections=list(data.get("connections") or []),
-                         saved_at=float(data.get("saved_at") or 0))
+                         saved_at=float(data.get("saved_at") or 0), version=int(data.get("version") or 0))
         except (ValueError, KeyError, TypeError):
             raise TokenStoreError(f"the token file {self.path} is not a login this program wrote; "
                                   "run `xero-contacts-mcp login` again") from None
 
-    def save(self, login: Login) -> None:
-        login.saved_at = time.time()
+    async def save(self, login: Login) -> Login:
+        """Compare-and-set on the version (callers hold the lock; this guards against those that do not)."""
+        current = self._read() if self.path.exists() else None
+        if current is not None and current.version != login.version:
+            raise StaleWriteError(f"the login in {self.path} changed since it was read (version "
+                                  f"{current.version}, not {login.version})")
+        saved = replace(login, saved_at=time.time(), version=login.version + 1)
+        self._write(saved)
+        return saved
+
+    def _write(self, login: Login) -> None:
         data = json.dumps(asdict(login), indent=2).encode()
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         fd, temp = tempfile.mkstemp(prefix=".tokens-", suffix=".tmp", dir=self.path.parent)
@@ -109,7 +136,7 @@ class FileTokenStore:
             raise
         _fsync_dir(self.path.parent)
 
-    def delete(self) -> bool:
+    async def delete(self) -> bool:
         try:
             self.path.unlink()
         except FileNotFoundError:

@@ -11,13 +11,14 @@ import functools
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx2
 
 from .. import __version__
+from ..state.cache import SharedCache
 from ..state.limiter import Limiter, LimitExceeded, LocalLimiter
 from .auth import SETUP_HINT, NoCredentials
 from .errors import (
@@ -55,7 +56,9 @@ class XeroClient:
 
     def __init__(self, config: ClientConfig, auth: httpx2.Auth,
                  transport: httpx2.AsyncBaseTransport | None = None, limiter: Limiter | None = None,
-                 connections_url: str | None = None, stored_tenant: Callable[[], str | None] | None = None) -> None:
+                 connections_url: str | None = None,
+                 stored_tenant: Callable[[], Awaitable[str | None]] | None = None,
+                 cache: SharedCache | None = None, cache_key: str = "connections") -> None:
         self.config = config
         self.retries = 0  # how many retries this client has made (observability, tests)
         self._auth = auth
@@ -63,7 +66,7 @@ class XeroClient:
         self._client: httpx2.AsyncClient | None = None
         self.limiter = limiter or LocalLimiter()
         #: tenant discovery when a call names none and none is configured (None: no discovery)
-        self.tenants = (Tenants(lambda: self._http, connections_url, stored_tenant or (lambda: None))
+        self.tenants = (Tenants(lambda: self._http, connections_url, stored_tenant, cache, cache_key)
                         if connections_url else None)
 
     @property
@@ -168,7 +171,7 @@ class XeroClient:
         await self.limiter.observe(tenant, reply.status_code, headers)
         body = _parse(reply)
         if reply.status_code == 403 and self.tenants is not None:
-            self.tenants.invalidate()  # the organisation may have disconnected: list connections afresh next time
+            await self.tenants.invalidate()  # the organisation may have disconnected: list connections afresh
         if reply.status_code >= 400:
             raise APIError(reply.status_code, body, headers, **context)
         return Response(reply.status_code, headers, body, idempotency_key=key, tenant_id=tenant)

@@ -20,7 +20,8 @@ from typing import Any, Protocol
 import anyio
 import httpx2
 
-from ..state.tokens import Login, TokenStore
+from ..state.cache import MemoryCache, SharedCache
+from ..state.tokens import Login, StaleWriteError, TokenStore
 from .errors import NotConfiguredError, XeroError
 
 log = logging.getLogger(__name__)
@@ -130,36 +131,41 @@ class StoredLogin:
         self._failed: XeroError | None = None
         self.refreshes = 0  # refreshes this process made (observability, tests)
 
-    @property
-    def login(self) -> Login | None:
-        return self._login or self.store.load()
+    async def current(self) -> Login | None:
+        """The login as last seen (loaded on first use)."""
+        if self._login is None:
+            self._login = await self.store.load()
+        return self._login
+
+    async def tenant_id(self) -> str | None:
+        login = await self.current()
+        return login.tenant_id if login is not None else None
 
     async def token(self) -> str:
         async with self._lock:
-            login = self._current()
+            login = await self._current()
             if not _expiring(login.expires_at):
                 return login.access_token
             return (await self._refresh(login.access_token)).access_token
 
     async def renew(self, rejected: str) -> str | None:
         async with self._lock:
-            login = self._current()
+            login = await self._current()
             if login.access_token != rejected and not _expiring(login.expires_at):
                 return login.access_token  # someone already renewed it
             return (await self._refresh(rejected)).access_token
 
-    def _current(self) -> Login:
+    async def _current(self) -> Login:
         if self._failed is not None:
             raise self._failed
-        login = self._login or self.store.load()
+        login = await self.current()
         if login is None:
             raise LoginRequiredError("There is no stored Xero login. Run `xero-contacts-mcp login`.")
-        self._login = login
         return login
 
     async def _refresh(self, stale: str) -> Login:
         async with self.store.lock():
-            disk = self.store.load()
+            disk = await self.store.load()
             if disk is not None and disk.access_token != stale and not _expiring(disk.expires_at):
                 self._login = disk  # another process refreshed while we waited for the lock
                 return disk
@@ -179,8 +185,16 @@ class StoredLogin:
             token = with_expiry(dict(fresh))
             token.setdefault("refresh_token", base.refresh_token)
             login = Login(token=token, client_id=base.client_id, tenant_id=base.tenant_id,
-                          connections=base.connections)
-            self.store.save(login)  # persisted before use: a crash now cannot lose the rotated refresh token
+                          connections=base.connections, version=base.version)
+            try:
+                # persisted before use: a crash now cannot lose the rotated refresh token
+                login = await self.store.save(login)
+            except StaleWriteError:
+                # only a writer that skipped the lock gets here; keep what is stored, which is newer
+                newer = await self.store.load()
+                if newer is None:
+                    raise
+                login = newer
             self._login = login
             self.refreshes += 1
             log.info("refreshed the Xero access token (valid until %s)",
@@ -191,32 +205,45 @@ class StoredLogin:
 class CustomConnection:
     """client_credentials for a Custom Connection: fetched once, cached until near expiry, then fetched again."""
 
-    def __init__(self, app: App, transport: httpx2.AsyncBaseTransport | None = None) -> None:
+    def __init__(self, app: App, transport: httpx2.AsyncBaseTransport | None = None,
+                 cache: SharedCache | None = None) -> None:
         self.app = app
         self._transport = transport
+        self._cache = cache or MemoryCache()
+        self._key = f"cc-token:{app.client_id}"
         self._lock = anyio.Lock()
-        self._token: dict[str, Any] | None = None
         self._failed: XeroError | None = None
         self.fetches = 0
 
     async def token(self) -> str:
+        return await self._get(rejected=None)
+
+    async def renew(self, rejected: str) -> str | None:
+        return await self._get(rejected=rejected)
+
+    async def _get(self, rejected: str | None) -> str:
+        """The cached token unless missing, expiring or just rejected; fetched once (single flight)."""
         async with self._lock:
             if self._failed is not None:
                 raise self._failed
-            if self._token is None or _expiring(float(self._token["expires_at"])):
-                await self._fetch()
-            assert self._token is not None
-            return str(self._token["access_token"])
+            cached = await self._usable(rejected)
+            if cached is not None:
+                return cached
+            async with self._cache.lock(f"{self._key}:fetch"):
+                cached = await self._usable(rejected)  # another replica may have fetched it meanwhile
+                if cached is not None:
+                    return cached
+                token = await self._fetch()
+            return str(token["access_token"])
 
-    async def renew(self, rejected: str) -> str | None:
-        async with self._lock:
-            if self._token is not None and self._token["access_token"] != rejected:
-                return str(self._token["access_token"])
-            await self._fetch()
-            assert self._token is not None
-            return str(self._token["access_token"])
+    async def _usable(self, rejected: str | None) -> str | None:
+        token = await self._cache.get(self._key)
+        if not isinstance(token, dict) or _expiring(float(token.get("expires_at") or 0)):
+            return None
+        access = str(token.get("access_token"))
+        return None if access == rejected else access
 
-    async def _fetch(self) -> None:
+    async def _fetch(self) -> dict[str, Any]:
         extra = {"scope": self.app.scope} if self.app.scope else {}
         try:
             async with self.app.oauth_client(self._transport) as oauth:
@@ -226,8 +253,10 @@ class CustomConnection:
             if isinstance(error, LoginRequiredError):
                 self._failed = error
             raise error from None
-        self._token = with_expiry(dict(token))
+        fetched = with_expiry(dict(token))
         self.fetches += 1
+        await self._cache.set(self._key, fetched, ttl=max(1.0, float(fetched["expires_at"]) - time.time()))
+        return fetched
 
 
 class OAuth2Auth(httpx2.Auth):

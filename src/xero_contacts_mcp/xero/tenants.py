@@ -7,32 +7,39 @@ agent or person can pick. Connections are cached and refreshed after a 403 (a di
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anyio
 import httpx2
 
+from ..state.cache import MemoryCache, SharedCache
 from .errors import APIError, TenantRequiredError, TransportError
+
+CACHE_SECONDS = 3600.0  # refreshed sooner after any 403 (a disconnected organisation)
 
 
 class Tenants:
     def __init__(self, http: Callable[[], httpx2.AsyncClient], connections_url: str,
-                 stored_default: Callable[[], str | None] = lambda: None) -> None:
+                 stored_default: Callable[[], Awaitable[str | None]] | None = None,
+                 cache: SharedCache | None = None, key: str = "connections") -> None:
         self._http = http
         self._url = connections_url
         self._stored_default = stored_default
-        self._cache: list[dict[str, Any]] | None = None
+        self._cache = cache or MemoryCache()
+        self._key = key
         self._lock = anyio.Lock()
 
     async def connections(self, refresh: bool = False) -> list[dict[str, Any]]:
         async with self._lock:
-            if self._cache is None or refresh:
-                self._cache = await self._fetch()
-            return list(self._cache)
+            cached = None if refresh else await self._cache.get(self._key)
+            if not isinstance(cached, list):
+                cached = await self._fetch()
+                await self._cache.set(self._key, cached, ttl=CACHE_SECONDS)
+            return list(cached)
 
-    def invalidate(self) -> None:
-        self._cache = None
+    async def invalidate(self) -> None:
+        await self._cache.delete(self._key)
 
     async def _fetch(self) -> list[dict[str, Any]]:
         try:
@@ -46,7 +53,7 @@ class Tenants:
         return [c for c in data if isinstance(c, dict) and c.get("tenantId")] if isinstance(data, list) else []
 
     async def default(self) -> str:
-        stored = self._stored_default()
+        stored = await self._stored_default() if self._stored_default is not None else None
         if stored:
             return stored
         connections = await self.connections()
