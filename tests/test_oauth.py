@@ -110,21 +110,9 @@ def browser(forged_first: bool = False) -> Any:
 
 
 async def login(settings: Any, **kw: Any) -> Any:
-    out = _Sink()
-    return await run_login(settings, open_browser=kw.pop("open_browser", browser()), out=out, wait=kw.pop("wait", 10),
-                           **kw)
-
-
-class _Sink:
-    def __init__(self) -> None:
-        self.text = ""
-
-    def write(self, text: str) -> int:
-        self.text += text
-        return len(text)
-
-    def flush(self) -> None:
-        pass
+    said: list[str] = []
+    return await run_login(settings, open_browser=kw.pop("open_browser", browser()), say=said.append,
+                           wait=kw.pop("wait", 10), **kw)
 
 
 # ── login ──────────────────────────────────────────────────────────────────────────
@@ -203,7 +191,7 @@ async def test_read_only_login_asks_for_read_scopes(oauth_settings: Any, sandbox
 async def test_logout_revokes_and_deletes(oauth_settings: Any, sandbox: Sandbox) -> None:
     settings = oauth_settings()
     stored = await login(settings, tenant=sandbox.info["tenant_id"])
-    assert await run_logout(settings, out=_Sink())
+    assert await run_logout(settings, say=[].append)
     assert not Path(settings.xero_token_file).exists()
     assert sandbox.stats()["revocations"] == 1
     reply = httpx2.post(sandbox.info["token_url"], data={"grant_type": "refresh_token",

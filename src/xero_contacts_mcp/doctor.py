@@ -8,7 +8,7 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, TextIO
+from typing import Any
 
 from .settings import Settings
 
@@ -20,19 +20,23 @@ class Check:
     fix: str = ""
 
 
-def _line(check: Check, out: TextIO) -> None:
+def _print(text: str) -> None:
+    sys.stdout.write(text + "\n")
+
+
+def _line(check: Check, say: Callable[[str], None]) -> None:
     mark = "✓" if check.ok else "✗"
-    print(f"{mark} {check.text}" + (f"\n    → {check.fix}" if check.fix and not check.ok else ""), file=out)
+    say(f"{mark} {check.text}" + (f"\n    → {check.fix}" if check.fix and not check.ok else ""))
 
 
-async def run_doctor(settings: Settings, out: TextIO | None = None) -> bool:
+async def run_doctor(settings: Settings, say: Callable[[str], None] | None = None) -> bool:
     """True when every check passes."""
-    out = out or sys.stdout
+    say = say or _print
     checks: list[Check] = []
 
     def record(check: Check) -> Check:
         checks.append(check)
-        _line(check, out)
+        _line(check, say)
         return check
 
     catalogue = _catalogue(settings, record)
@@ -41,11 +45,11 @@ async def run_doctor(settings: Settings, out: TextIO | None = None) -> bool:
     if settings.xero_mcp_sandbox:
         record(Check(True, "sandbox mode: no credentials needed, nothing is sent to Xero"))
     elif not await _credentials(settings, record):
-        print("1 check failed: fix it, then run `xero-contacts-mcp doctor` again.", file=out)
+        say("1 check failed: fix it, then run `xero-contacts-mcp doctor` again.")
         return False
     await _live(settings, record)
     failed = [c for c in checks if not c.ok]
-    print(("All checks passed." if not failed else f"{len(failed)} check(s) failed."), file=out)
+    say("All checks passed." if not failed else f"{len(failed)} check(s) failed.")
     return not failed
 
 

@@ -18,7 +18,7 @@ import sys
 import webbrowser
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TextIO
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import anyio
@@ -154,11 +154,11 @@ async def _respond(writer: asyncio.StreamWriter, status: int, title: str, body: 
 
 
 async def run_login(settings: Settings, *, tenant: str | None = None, wait: float = 300.0,
-                    open_browser: Callable[[str], Any] = webbrowser.open, out: TextIO | None = None,
+                    open_browser: Callable[[str], Any] = webbrowser.open, say: Callable[[str], None] | None = None,
                     ask: Callable[[str], str] | None = None,
                     transport: httpx2.AsyncBaseTransport | None = None) -> Login:
     """The whole login; returns what was stored. Raises LoginError or RedirectError."""
-    out = out or sys.stdout
+    say = say or _print
     if not settings.xero_client_id:
         raise LoginError("set XERO_CLIENT_ID (and XERO_CLIENT_SECRET for a \"Web app\") to the app's credentials "
                          "from developer.xero.com first")
@@ -173,10 +173,10 @@ async def run_login(settings: Settings, *, tenant: str | None = None, wait: floa
                                          code_challenge_method="S256") as oauth:
             url, _ = oauth.create_authorization_url(settings.xero_authorize_url, state=state,
                                                    code_verifier=verifier)
-            print(f"Sign in to Xero and allow access. If no browser opens, visit:\n\n  {url}\n", file=out, flush=True)
+            say(f"Sign in to Xero and allow access. If no browser opens, visit:\n\n  {url}\n")
             with contextlib.suppress(Exception):
                 open_browser(url)
-            print(f"Waiting for Xero to redirect to {redirect.uri} (up to {wait:g} s)…", file=out, flush=True)
+            say(f"Waiting for Xero to redirect to {redirect.uri} (up to {wait:g} s)…")
             try:
                 with anyio.fail_after(wait):
                     callback = await server.result
@@ -191,14 +191,14 @@ async def run_login(settings: Settings, *, tenant: str | None = None, wait: floa
     finally:
         await server.close()
     connections = await _connections(settings, token["access_token"], transport)
-    chosen = _choose(connections, tenant, out, ask)
+    chosen = _choose(connections, tenant, say, ask)
     login = Login(token=token, client_id=xero_app.client_id, tenant_id=chosen, connections=connections)
     store = token_store(settings)
     async with store.lock():
         existing = await store.load()  # a new login replaces any earlier one, whatever its version
         login.version = existing.version if existing is not None else 0
         login = await store.save(login)
-    _summary(login, settings, out)
+    _summary(login, settings, say)
     return login
 
 
@@ -235,7 +235,7 @@ async def _connections(settings: Settings, access_token: str, transport: httpx2.
     return [c for c in data if isinstance(c, dict) and c.get("tenantId")] if isinstance(data, list) else []
 
 
-def _choose(connections: list[dict[str, Any]], tenant: str | None, out: TextIO,
+def _choose(connections: list[dict[str, Any]], tenant: str | None, say: Callable[[str], None],
             ask: Callable[[str], str] | None) -> str | None:
     ids = [str(c["tenantId"]) for c in connections]
     if tenant is not None:
@@ -246,37 +246,43 @@ def _choose(connections: list[dict[str, Any]], tenant: str | None, out: TextIO,
     if len(ids) == 1:
         return ids[0]
     if len(ids) > 1 and ask is not None:
-        print("Several organisations are connected:", file=out)
+        say("Several organisations are connected:")
         for number, connection in enumerate(connections, 1):
-            print(f"  {number}. {_label(connection)}", file=out)
+            say(f"  {number}. {_label(connection)}")
         answer = ask("Default organisation number (Enter for none): ").strip()
         if answer.isdigit() and 1 <= int(answer) <= len(ids):
             return ids[int(answer) - 1]
     return None
 
 
+def _print(text: str) -> None:
+    """The default way to tell the person at the terminal (the CLI passes its own)."""
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
 def _label(connection: dict[str, Any]) -> str:
     return f"{connection.get('tenantName') or '?'} ({connection['tenantId']})"
 
 
-def _summary(login: Login, settings: Settings, out: TextIO) -> None:
+def _summary(login: Login, settings: Settings, say: Callable[[str], None]) -> None:
     names = {str(c["tenantId"]): _label(c) for c in login.connections}
-    print(f"Logged in; tokens stored in {token_store(settings).describe()}.", file=out)
+    say(f"Logged in; tokens stored in {token_store(settings).describe()}.")
     if login.tenant_id:
-        print(f"Default organisation: {names.get(login.tenant_id, login.tenant_id)}.", file=out)
+        say(f"Default organisation: {names.get(login.tenant_id, login.tenant_id)}.")
     elif login.connections:
-        print("No default organisation: each call must pass xero-tenant-id (or set XERO_TENANT_ID, or run "
-              "`xero-contacts-mcp login --tenant ID`). Connected: " + ", ".join(names.values()) + ".", file=out)
+        say("No default organisation: each call must pass xero-tenant-id (or set XERO_TENANT_ID, or run "
+            "`xero-contacts-mcp login --tenant ID`). Connected: " + ", ".join(names.values()) + ".")
 
 
-async def run_logout(settings: Settings, out: TextIO | None = None,
+async def run_logout(settings: Settings, say: Callable[[str], None] | None = None,
                      transport: httpx2.AsyncBaseTransport | None = None) -> bool:
     """Revoke the refresh token at Xero, then delete the store. False if revocation failed (the file is gone anyway)."""
-    out = out or sys.stdout
+    say = say or _print
     store = token_store(settings)
     login = await store.load()
     if login is None:
-        print(f"Not logged in (no tokens at {store.describe()}).", file=out)
+        say(f"Not logged in (no tokens at {store.describe()}).")
         return True
     revoked = True
     if login.refresh_token:
@@ -290,8 +296,8 @@ async def run_logout(settings: Settings, out: TextIO | None = None,
     async with store.lock():
         await store.delete()
     if revoked:
-        print(f"Logged out: access revoked at Xero and {store.describe()} deleted.", file=out)
+        say(f"Logged out: access revoked at Xero and {store.describe()} deleted.")
     else:
-        print(f"Deleted {store.describe()}, but Xero did not confirm the revocation; to be sure, disconnect the app "
-              "under Settings → Connected apps in Xero.", file=out)
+        say(f"Deleted {store.describe()}, but Xero did not confirm the revocation; to be sure, disconnect the app "
+              "under Settings → Connected apps in Xero.")
     return revoked
