@@ -113,3 +113,12 @@ def test_refuses_non_loopback_hosts() -> None:
     assert run("192.0.2.10", 0) == 2
     assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
     assert not is_loopback("example.com")
+
+
+def test_listening_socket_is_tcp_so_replies_are_not_delayed() -> None:
+    import socket
+
+    from xero_contacts_mcp.sandbox.serve import listening_socket
+
+    with listening_socket("127.0.0.1") as sock:
+        assert sock.proto == socket.IPPROTO_TCP  # what asyncio needs to set TCP_NODELAY on connections
