@@ -1,21 +1,27 @@
-"""Cold start: spawn → `tools/list` answered, for our server and for a bare `mcp` server, interleaved.
+"""Cold start: spawn → `tools/list` answered, for our server, a bare `mcp` server and Xero's official server.
 
-    python bench/cold_start.py --runs 15 [--json out.json] [--markdown]
+    python bench/cold_start.py --runs 15 [--json out.json] [--markdown] [--no-official] [--no-cold-cache]
 
 The client is a minimal raw JSON-RPC stdio driver (no SDK import in this process, so nothing but the
 child's own work is timed). Each sample is the wall time from just before `subprocess.Popen` to the
-moment the `tools/list` response line is parsed. Runs alternate ours, bare, ours, bare… so machine noise
-hits both; the first `--warmup` runs of each are discarded. A benchmark, not a test: nothing asserts on time.
+moment the `tools/list` response line is parsed. Runs are interleaved — ours, bare, official, ours with a
+cold listing cache; the next round starts one further along — so machine noise hits all; the first
+`--warmup` runs of each are discarded. A benchmark, not a test: nothing asserts on time.
+
+Our server caches its tools/list listing in `$XDG_CACHE_HOME/xero-contacts-mcp/` keyed on tools.yaml:
+"ours" shares one cache directory for the whole run (filled by a priming start: the normal case), "ours
+(cold cache)" gets a fresh empty one every run (the first start after an install or a tools.yaml edit).
+The official server (`@xeroapi/xero-mcp-server`, pinned in bench/package.json, `npm ci --prefix bench`)
+is started as `node …/dist/index.js` (no npx) with dummy XERO_CLIENT_ID/XERO_CLIENT_SECRET: it lists its
+tools without contacting Xero.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import datetime
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -26,7 +32,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-PROTOCOL_VERSION = "2025-11-25"
+from harness import OFFICIAL_ENTRY, PROTOCOL_VERSION, BenchError, check, machine, quantile, versions
+
 TIMEOUT_S = 30.0
 BARE_SERVER = Path(__file__).resolve().with_name("bare_server.py")
 
@@ -36,10 +43,15 @@ class Target:
     name: str
     argv: list[str]
     expected_tools: int
+    extra_env: dict[str, str] = field(default_factory=dict)
+    fresh_cache: bool = False  # a new, empty XDG_CACHE_HOME for every run
 
 
 OURS = Target("ours", [sys.executable, "-m", "xero_contacts_mcp"], 22)
 BARE = Target("bare", [sys.executable, str(BARE_SERVER)], 1)
+OFFICIAL = Target("official", ["node", str(OFFICIAL_ENTRY)], 51,
+                  extra_env={"XERO_CLIENT_ID": "bench-dummy-client-id", "XERO_CLIENT_SECRET": "bench-dummy-secret"})
+OURS_COLD = Target("ours (cold cache)", OURS.argv, 22, fresh_cache=True)
 
 
 @dataclass
@@ -54,12 +66,8 @@ class Series:
     samples_ms: list[float] = field(default_factory=list)
 
     def summary(self) -> dict[str, float]:
-        cuts = statistics.quantiles(self.samples_ms, n=10, method="inclusive")
-        return {"median_ms": statistics.median(self.samples_ms), "p10_ms": cuts[0], "p90_ms": cuts[-1]}
-
-
-class BenchError(RuntimeError):
-    """A server did not answer as expected: the benchmark stops loudly."""
+        return {"median_ms": statistics.median(self.samples_ms), "p10_ms": quantile(self.samples_ms, 0.1),
+                "p90_ms": quantile(self.samples_ms, 0.9)}
 
 
 def _message(method: str, params: dict[str, Any] | None = None, msg_id: int | None = None) -> bytes:
@@ -80,9 +88,10 @@ HANDSHAKE = b"".join([
 
 
 def child_env(home: str) -> dict[str, str]:
-    """The caller's environment without any XERO_* variable; config home points at an empty directory."""
+    """The caller's environment without any XERO_* variable; config home points at an empty directory,
+    cache home at a directory of the run (ours keeps its tools/list listing there)."""
     env = {k: v for k, v in os.environ.items() if not k.upper().startswith("XERO_")}
-    env.update(XERO_MCP_LOG_LEVEL="WARNING", XDG_CONFIG_HOME=home)
+    env.update(XERO_MCP_LOG_LEVEL="WARNING", XDG_CONFIG_HOME=home, XDG_CACHE_HOME=os.path.join(home, "cache"))
     return env
 
 
@@ -120,7 +129,11 @@ def _snapshot(file: Any) -> str:
 def measure(target: Target, env: dict[str, str], cwd: str) -> Sample:
     """One cold start of `target`, checked for the expected number of tools."""
     try:
-        sample = exchange(target.argv, env, cwd)
+        if target.fresh_cache:
+            with tempfile.TemporaryDirectory(prefix="cold-cache-") as cache:
+                sample = exchange(target.argv, {**env, **target.extra_env, "XDG_CACHE_HOME": cache}, cwd)
+        else:
+            sample = exchange(target.argv, {**env, **target.extra_env}, cwd)
     except BenchError as exc:
         raise BenchError(f"{target.name}: {exc}") from None
     count = len(sample.result.get("tools", []))
@@ -161,41 +174,78 @@ def compact_size(value: Any) -> int:
     return len(json.dumps(value, separators=(",", ":")).encode())
 
 
-def run(runs: int, warmup: int) -> dict[str, Any]:
-    targets = [OURS, BARE]
-    series = {t.name: Series() for t in targets}
-    ours_result: dict[str, Any] = {}
+def _command(target: Target) -> str:
+    """The argv as a reader would type it from the repository root."""
+    root = str(BARE_SERVER.parent.parent) + os.sep
+    return " ".join([Path(target.argv[0]).name, *(a.removeprefix(root) for a in target.argv[1:])])
+
+
+def targets(official: bool, cold_cache: bool) -> list[Target]:
+    return [OURS, BARE, *([OFFICIAL] if official else []), *([OURS_COLD] if cold_cache else [])]
+
+
+def run(runs: int, warmup: int, chosen: list[Target] | None = None) -> dict[str, Any]:
+    chosen = chosen or [OURS, BARE]
+    if OFFICIAL in chosen and not OFFICIAL_ENTRY.exists():
+        raise BenchError(f"the official server is not installed ({OFFICIAL_ENTRY} is missing): "
+                         "run `npm ci --prefix bench`, or pass --no-official")
+    series = {t.name: Series() for t in chosen}
+    listings: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory(prefix="cold-start-") as home:
         env = child_env(home)
+        measure(OURS, env, cwd=home)  # primes our listing cache: "ours" is the warm-cache (normal) start
         for i in range(warmup + runs):
-            for target in targets:  # interleaved: ours, bare, ours, bare…
+            shift = i % len(chosen)  # interleaved, and each target takes each position in turn
+            for target in chosen[shift:] + chosen[:shift]:
                 sample = measure(target, env, cwd=home)
-                if target.name == "ours":
-                    ours_result = sample.result
+                listings[target.name] = sample.result
                 if i >= warmup:
                     series[target.name].samples_ms.append(sample.seconds * 1000)
     summaries: dict[str, dict[str, Any]] = {name: {**s.summary(), "samples_ms": s.samples_ms}
                                             for name, s in series.items()}
-    return {
-        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "python": platform.python_version(),
-                    "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")},
+    ours = summaries["ours"]["median_ms"]
+    ratios = {f"ours/{name}": ours / summaries[name]["median_ms"] for name in ("bare", "official")
+              if name in summaries}
+    figures: dict[str, Any] = {
+        "machine": machine(),
+        "versions": versions(),
         "runs": runs,
         "warmup": warmup,
+        "order": [t.name for t in chosen],
+        "commands": {t.name: _command(t) for t in chosen},
         "servers": summaries,
-        "ratio_median": summaries["ours"]["median_ms"] / summaries["bare"]["median_ms"],
-        "delta_median_ms": summaries["ours"]["median_ms"] - summaries["bare"]["median_ms"],
-        "tools_list_bytes": {"tools": compact_size(ours_result["tools"]), "result": compact_size(ours_result)},
+        "ratios_median": ratios,
+        "ratio_median": ratios["ours/bare"],
+        "delta_median_ms": ours - summaries["bare"]["median_ms"],
+        "tools_list_bytes": {"tools": compact_size(listings["ours"]["tools"]),
+                             "result": compact_size(listings["ours"])},
+        "tools_list_bytes_by_server": {name: {"tools": len(r["tools"]), "bytes": compact_size(r["tools"])}
+                                       for name, r in listings.items()},
     }
+    figures["checks"] = [
+        check("cold start, ours/bare (medians; informational)",
+              f"{ratios['ours/bare']:.2f} ({ours:.0f} vs {summaries['bare']['median_ms']:.0f} ms)", None)]
+    if "official" in summaries:
+        figures["checks"].append(check(
+            "cold start, ours/official (medians; informational)",
+            f"{ratios['ours/official']:.2f} ({ours:.0f} vs {summaries['official']['median_ms']:.0f} ms)", None))
+    if OURS_COLD.name in summaries:
+        figures["checks"].append(check(
+            "cold start with an empty listing cache (informational)",
+            f"{summaries[OURS_COLD.name]['median_ms']:.0f} ms (+{summaries[OURS_COLD.name]['median_ms'] - ours:.0f} "
+            "ms over warm)", None))
+    return figures
 
 
 def report(figures: dict[str, Any]) -> str:
     lines = [f"cold start, spawn → tools/list answered ({figures['runs']} runs each, "
              f"{figures['warmup']} warm-up discarded, interleaved)"]
+    width = max(len(name) for name in figures["servers"])
     for name, s in figures["servers"].items():
-        lines.append(f"  {name:<5} median {s['median_ms']:7.1f} ms   p10 {s['p10_ms']:7.1f} ms   "
+        lines.append(f"  {name:<{width}} median {s['median_ms']:7.1f} ms   p10 {s['p10_ms']:7.1f} ms   "
                      f"p90 {s['p90_ms']:7.1f} ms")
-    lines.append(f"  ratio ours/bare (medians): {figures['ratio_median']:.2f}   "
-                 f"ours − bare: {figures['delta_median_ms']:.0f} ms")
+    lines.append("  " + "   ".join(f"{k}: {v:.2f}" for k, v in figures["ratios_median"].items())
+                 + f"   ours − bare: {figures['delta_median_ms']:.0f} ms")
     sizes = figures["tools_list_bytes"]
     lines.append(f"  our tools/list: result.tools {sizes['tools']:,} bytes, result {sizes['result']:,} bytes "
                  "(compact JSON)")
@@ -204,19 +254,26 @@ def report(figures: dict[str, Any]) -> str:
 
 def markdown(figures: dict[str, Any]) -> str:
     m = figures["machine"]
-    rows = [f"| {name} | {s['median_ms']:.0f} | {s['p10_ms']:.0f} | {s['p90_ms']:.0f} |"
+    rows = [f"| {name} | {s['median_ms']:.0f} | {s['p10_ms']:.0f} | {s['p90_ms']:.0f} | "
+            f"{figures['tools_list_bytes_by_server'][name]['tools']} | `{figures['commands'][name]}` |"
             for name, s in figures["servers"].items()]
+    ratios = [f"| **{k}** (medians) | **{v:.2f}** | | | | |" for k, v in figures["ratios_median"].items()]
     sizes = figures["tools_list_bytes"]
+    cold = figures["servers"].get(OURS_COLD.name)
+    cold_line = ([f"Ours with an empty listing cache (fresh `XDG_CACHE_HOME` per run): median "
+                  f"{cold['median_ms']:.0f} ms, {cold['median_ms'] - figures['servers']['ours']['median_ms']:+.0f} ms "
+                  "over the warm-cache start.", ""] if cold else [])
     return "\n".join([
         f"Machine: {m['platform']}, {m['cpus']} CPUs, Python {m['python']}, {m['date']}, "
         f"{figures['runs']} runs each (+{figures['warmup']} warm-up), interleaved.",
         "",
-        "| server | median ms | p10 ms | p90 ms |",
-        "|---|---:|---:|---:|",
+        "| server | median ms | p10 ms | p90 ms | tools | command |",
+        "|---|---:|---:|---:|---:|---|",
         *rows,
-        f"| **ratio ours/bare** | **{figures['ratio_median']:.2f}** | | |",
-        f"| ours − bare | {figures['delta_median_ms']:.0f} | | |",
+        *ratios,
+        f"| ours − bare | {figures['delta_median_ms']:.0f} | | | | |",
         "",
+        *cold_line,
         f"tools/list: `result.tools` {sizes['tools']:,} bytes, `result` {sizes['result']:,} bytes (compact JSON).",
     ])
 
@@ -227,11 +284,13 @@ def main() -> int:
     parser.add_argument("--warmup", type=int, default=2, help="discarded warm-up runs per server (default 2)")
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the figures as JSON here")
     parser.add_argument("--markdown", action="store_true", help="also print a markdown table")
+    parser.add_argument("--no-official", action="store_true", help="leave Xero's official server out")
+    parser.add_argument("--no-cold-cache", action="store_true", help="leave the cold-listing-cache series out")
     args = parser.parse_args()
     if args.runs < 2:
         parser.error("--runs must be at least 2")
     try:
-        figures = run(args.runs, args.warmup)
+        figures = run(args.runs, args.warmup, targets(not args.no_official, not args.no_cold_cache))
     except BenchError as exc:
         print(f"cold_start: FAILED: {exc}", file=sys.stderr)
         return 1

@@ -24,7 +24,8 @@ import tempfile
 from collections import defaultdict
 from dataclasses import dataclass
 
-from cold_start import BARE, OURS, BenchError, Target, child_env, measure
+from cold_start import BARE, OURS, Target, child_env, measure
+from harness import BenchError
 
 OWN_PACKAGE = "xero_contacts_mcp"
 
