@@ -45,13 +45,13 @@ from harness import (
     StdioPeer,
     check,
     cpu_seconds,
+    finish,
     keepalive_check,
     machine,
     sandbox,
     server_env,
     summary,
     versions,
-    write_json,
 )
 
 TARGET_ADDED_P50_MS = 2.0
@@ -205,17 +205,7 @@ def main() -> int:
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the figures as JSON here")
     parser.add_argument("--markdown", action="store_true", help="also print a markdown table")
     args = parser.parse_args()
-    try:
-        figures = asyncio.run(measure(args.calls, args.block))
-    except BenchError as exc:
-        print(f"call_overhead: FAILED: {exc}", file=sys.stderr)
-        return 1
-    print(report(figures))
-    if args.markdown:
-        print()
-        print(markdown(figures))
-    write_json(args.json, figures)
-    return 0
+    return finish("call_overhead", lambda: asyncio.run(measure(args.calls, args.block)), report, markdown, args)
 
 
 if __name__ == "__main__":

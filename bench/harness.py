@@ -17,6 +17,7 @@ and only loopback addresses are used.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import datetime
@@ -36,7 +37,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -536,3 +537,19 @@ def cl100k() -> tuple[Any | None, str]:
 
 def count_tokens(encoding: Any | None, data: bytes) -> int | None:
     return None if encoding is None else len(encoding.encode(data.decode(), disallowed_special=()))
+
+
+def finish(name: str, measure: Callable[[], dict[str, Any]], report: Callable[[dict[str, Any]], str],
+           markdown: Callable[[dict[str, Any]], str], args: argparse.Namespace) -> int:
+    """Every benchmark's command-line ending: measure, print the report (and markdown), write the JSON."""
+    try:
+        figures = measure()
+    except BenchError as exc:
+        print(f"{name}: FAILED: {exc}", file=sys.stderr)
+        return 1
+    print(report(figures))
+    if args.markdown:
+        print()
+        print(markdown(figures))
+    write_json(args.json, figures)
+    return 0

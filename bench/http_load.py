@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import resource
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -32,13 +31,13 @@ from harness import (
     BenchError,
     check,
     cpu_seconds,
+    finish,
     http_server,
     machine,
     sandbox,
     server_env,
     summary,
     versions,
-    write_json,
 )
 
 TOKEN = "bench-http-token"  # noqa: S105 - a loopback-only benchmark credential
@@ -157,17 +156,7 @@ def main() -> int:
     parser.add_argument("--markdown", action="store_true", help="also print a markdown table")
     args = parser.parse_args()
     levels = [int(n) for n in args.sessions.split(",") if n.strip()]
-    try:
-        figures = asyncio.run(measure(levels, args.calls))
-    except BenchError as exc:
-        print(f"http_load: FAILED: {exc}", file=sys.stderr)
-        return 1
-    print(report(figures))
-    if args.markdown:
-        print()
-        print(markdown(figures))
-    write_json(args.json, figures)
-    return 0
+    return finish("http_load", lambda: asyncio.run(measure(levels, args.calls)), report, markdown, args)
 
 
 if __name__ == "__main__":

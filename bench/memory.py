@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -38,13 +37,13 @@ from harness import (
     StdioPeer,
     check,
     cpu_seconds,
+    finish,
     machine,
     rss_kib,
     sandbox,
     seed_contacts,
     server_env,
     versions,
-    write_json,
 )
 
 TARGET_PEAK_MB = 120.0
@@ -177,17 +176,9 @@ def main() -> int:
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the figures as JSON here")
     parser.add_argument("--markdown", action="store_true", help="also print a markdown table")
     args = parser.parse_args()
-    try:
-        figures = asyncio.run(measure(args.calls, args.every, args.concurrency, args.rate_window))
-    except BenchError as exc:
-        print(f"memory: FAILED: {exc}", file=sys.stderr)
-        return 1
-    print(report(figures))
-    if args.markdown:
-        print()
-        print(markdown(figures))
-    write_json(args.json, figures)
-    return 0
+    return finish("memory",
+                  lambda: asyncio.run(measure(args.calls, args.every, args.concurrency, args.rate_window)),
+                  report, markdown, args)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import math
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -35,11 +34,11 @@ from harness import (
     BenchError,
     StdioPeer,
     check,
+    finish,
     machine,
     sandbox,
     server_env,
     versions,
-    write_json,
 )
 
 TARGET_RATIO = 0.95
@@ -176,17 +175,9 @@ def main() -> int:
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the figures as JSON here")
     parser.add_argument("--markdown", action="store_true", help="also print a markdown table")
     args = parser.parse_args()
-    try:
-        figures = asyncio.run(measure(args.calls, args.tenants, args.limit, args.window, args.repeats))
-    except BenchError as exc:
-        print(f"rate: FAILED: {exc}", file=sys.stderr)
-        return 1
-    print(report(figures))
-    if args.markdown:
-        print()
-        print(markdown(figures))
-    write_json(args.json, figures)
-    return 0
+    return finish("rate",
+                  lambda: asyncio.run(measure(args.calls, args.tenants, args.limit, args.window, args.repeats)),
+                  report, markdown, args)
 
 
 if __name__ == "__main__":

@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -39,12 +38,12 @@ from harness import (
     cl100k,
     compact,
     count_tokens,
+    finish,
     machine,
     sandbox,
     seed_contacts,
     server_env,
     versions,
-    write_json,
 )
 
 TARGET_RATIO = 0.50
@@ -150,17 +149,7 @@ def main() -> int:
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the figures as JSON here")
     parser.add_argument("--markdown", action="store_true", help="also print a markdown table")
     args = parser.parse_args()
-    try:
-        figures = asyncio.run(measure(args.contacts))
-    except BenchError as exc:
-        print(f"response_size: FAILED: {exc}", file=sys.stderr)
-        return 1
-    print(report(figures))
-    if args.markdown:
-        print()
-        print(markdown(figures))
-    write_json(args.json, figures)
-    return 0
+    return finish("response_size", lambda: asyncio.run(measure(args.contacts)), report, markdown, args)
 
 
 if __name__ == "__main__":

@@ -13,13 +13,12 @@ named: where to cut when over target.
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
 from cold_start import OFFICIAL, OURS, child_env, measure
-from harness import BenchError, check, cl100k, compact, count_tokens, machine, versions, write_json
+from harness import BenchError, check, cl100k, compact, count_tokens, finish, machine, versions
 
 TARGET_BYTES = 24_000
 OFFICIAL_OVERLAP = ("list-contacts", "create-contact", "update-contact", "list-contact-groups",
@@ -154,17 +153,7 @@ def main() -> int:
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the figures as JSON here")
     parser.add_argument("--markdown", action="store_true", help="also print a markdown table")
     args = parser.parse_args()
-    try:
-        figures = run()
-    except BenchError as exc:
-        print(f"tools_list_size: FAILED: {exc}", file=sys.stderr)
-        return 1
-    print(report(figures))
-    if args.markdown:
-        print()
-        print(markdown(figures))
-    write_json(args.json, figures)
-    return 0
+    return finish("tools_list_size", lambda: run(), report, markdown, args)
 
 
 if __name__ == "__main__":
