@@ -141,6 +141,9 @@ async def measure(calls: int, block: int) -> dict[str, Any]:
         check("… of which the bare-SDK floor / our own code (informational)",
               f"+{figures['floor_added_p50_ms']:.2f} ms / +{figures['ours_over_floor_p50_ms']:.2f} ms at p50; "
               f"server CPU {floor_cpu_ms:.2f} vs {server_cpu_ms:.2f} ms per call", None),
+        check("sandbox keep-alive replies not stalled: reused-connection p50 ≤ new-connection p50 + 5 ms "
+              "(regression guard)", f"{keepalive['reused_p50_ms']:.1f} vs {keepalive['fresh_p50_ms']:.1f} ms",
+              keepalive["reused_p50_ms"] <= keepalive["fresh_p50_ms"] + 5),
         check("per-call overhead with the Python SDK client (informational)",
               f"+{figures['added_sdk_p50_ms']:.2f} ms at p50, +{figures['added_sdk_p99_ms']:.2f} ms at p99", None),
     ]
@@ -162,8 +165,8 @@ def report(figures: dict[str, Any]) -> str:
     lines.append(f"  server CPU per call: ours {figures['server_cpu_ms_per_call']:.2f} ms, "
                  f"floor {figures['floor_cpu_ms_per_call']:.2f} ms")
     k = figures["sandbox_keepalive"]
-    lines.append(f"  sandbox GET on a reused connection: as shipped {k['as_shipped_p50_ms']:.1f} ms, "
-                 f"with TCP_NODELAY {k['nodelay_p50_ms']:.1f} ms (p50)")
+    lines.append(f"  sandbox GET /Contacts: reused connection {k['reused_p50_ms']:.1f} ms, "
+                 f"new connection each time {k['fresh_p50_ms']:.1f} ms (p50)")
     return "\n".join(lines)
 
 
@@ -184,9 +187,9 @@ def markdown(figures: dict[str, Any]) -> str:
         f"accounts for +{figures['floor_added_p50_ms']:.2f} ms and our own code for "
         f"+{figures['ours_over_floor_p50_ms']:.2f} ms. Server CPU per call (user+sys): ours "
         f"{figures['server_cpu_ms_per_call']:.2f} ms, floor {figures['floor_cpu_ms_per_call']:.2f} ms. "
-        "The sandbox as shipped answers a reused keep-alive connection "
-        f"in {figures['sandbox_keepalive']['as_shipped_p50_ms']:.1f} ms (Nagle + delayed ACK), with TCP_NODELAY in "
-        f"{figures['sandbox_keepalive']['nodelay_p50_ms']:.1f} ms (p50): these figures use the latter.",
+        f"Sandbox `GET /Contacts` p50: {figures['sandbox_keepalive']['reused_p50_ms']:.1f} ms on a reused keep-alive "
+        f"connection, {figures['sandbox_keepalive']['fresh_p50_ms']:.1f} ms on a new connection each time (before "
+        "commit 70f00c5 a reused connection stalled ~40 ms per reply on Nagle + delayed ACK).",
     ])
 
 

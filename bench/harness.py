@@ -235,51 +235,25 @@ class Sandbox:
         self.http.post(f"{self.control_url}/reset").raise_for_status()
 
 
-# The standalone sandbox as `xero-contacts-mcp sandbox` starts it (`sandbox.serve.run`, limits enforced), with two
-# knobs the CLI lacks — more tenants, and the fix below — passed as JSON in argv[1].
-#
-# The fix: serve.run() creates its listening socket as socket(family, SOCK_STREAM) — proto 0 — so asyncio, which
-# only sets TCP_NODELAY on sockets whose proto is IPPROTO_TCP, leaves Nagle on for every accepted connection.
-# uvicorn writes a response's headers and body separately; on a reused keep-alive connection the body then waits
-# for the client's delayed ACK: every response after a connection's first takes ~40 ms more (measured: 44 ms vs
-# 1.4 ms for GET /Contacts). Real Xero has no such delay, so by default the benchmarks create that socket with
-# IPPROTO_TCP (nothing else changes); `BENCH_SANDBOX_AS_SHIPPED=1` runs the CLI verbatim instead.
-_LAUNCH = """\
-import json, socket, sys, types
+# The standalone sandbox with more organisations than the CLI's one extra: `sandbox.serve.run` — what
+# `xero-contacts-mcp sandbox` calls — with `SandboxConfig(enforce_limits=True, extra_tenants=…)` from argv[1].
+_LAUNCH_WITH_TENANTS = """\
+import json, sys
 from xero_contacts_mcp.sandbox import serve
 from xero_contacts_mcp.sandbox.config import SandboxConfig
-options = json.loads(sys.argv[1])
-if options.pop("nodelay"):
-    shim = types.ModuleType("socket")
-    shim.__dict__.update(vars(socket))
-    def tcp_socket(family=socket.AF_INET, type=socket.SOCK_STREAM, proto=0, fileno=None):
-        if fileno is None and type == socket.SOCK_STREAM and not proto:
-            proto = socket.IPPROTO_TCP
-        return socket.socket(family, type, proto, fileno)
-    shim.socket = tcp_socket
-    serve.socket = shim
-raise SystemExit(serve.run("127.0.0.1", 0, config=SandboxConfig(enforce_limits=True, **options)))
+raise SystemExit(serve.run("127.0.0.1", 0, config=SandboxConfig(enforce_limits=True, **json.loads(sys.argv[1]))))
 """
 
 
-def sandbox_as_shipped() -> bool:
-    return os.environ.get("BENCH_SANDBOX_AS_SHIPPED", "") not in ("", "0")
-
-
 @contextlib.contextmanager
-def sandbox(*, extra_tenants: int = 1, empty: bool = False, as_shipped: bool | None = None) -> Iterator[Sandbox]:
-    """The standalone sandbox (limits enforced, as `xero-contacts-mcp sandbox --port 0`) until the block ends.
-
-    By default it is started through `_LAUNCH` (TCP_NODELAY fixed, `extra_tenants` honoured); with `as_shipped`
-    (default: the BENCH_SANDBOX_AS_SHIPPED variable) it is the CLI verbatim, which has 1 extra tenant.
-    """
-    if sandbox_as_shipped() if as_shipped is None else as_shipped:
-        if extra_tenants != 1:
-            raise BenchError("the sandbox CLI has no option for more tenants; unset BENCH_SANDBOX_AS_SHIPPED")
+def sandbox(*, extra_tenants: int = 1, empty: bool = False) -> Iterator[Sandbox]:
+    """`xero-contacts-mcp sandbox --port 0` (limits enforced) until the block ends; with `extra_tenants` other
+    than the CLI's 1, the same server through `sandbox.serve.run` with `SandboxConfig(extra_tenants=…)`."""
+    if extra_tenants == 1:
         argv = [sys.executable, "-m", "xero_contacts_mcp", "sandbox", "--port", "0", *(["--empty"] if empty else [])]
     else:
-        options = {"nodelay": True, "extra_tenants": extra_tenants, **({"seed": False} if empty else {})}
-        argv = [sys.executable, "-c", _LAUNCH, json.dumps(options)]
+        options = {"extra_tenants": extra_tenants, **({"seed": False} if empty else {})}
+        argv = [sys.executable, "-c", _LAUNCH_WITH_TENANTS, json.dumps(options)]
     with tempfile.TemporaryFile() as stderr, tempfile.TemporaryDirectory(prefix="bench-sandbox-") as home:
         process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=stderr, cwd=home,
                                    env=clean_env(XDG_CONFIG_HOME=home, XDG_CACHE_HOME=home))
@@ -302,15 +276,20 @@ def sandbox(*, extra_tenants: int = 1, empty: bool = False, as_shipped: bool | N
 
 
 def keepalive_check(calls: int = 30) -> dict[str, float]:
-    """p50 ms of `GET /Contacts` on one reused keep-alive connection, sandbox as shipped vs with TCP_NODELAY."""
+    """p50 ms of `GET /Contacts` against the sandbox CLI: on one reused keep-alive connection, and on a new
+    connection each time. A reused connection much slower than a new one is the Nagle + delayed-ACK stall
+    (~40 ms a reply) that the sandbox had until its listening socket got IPPROTO_TCP (commit 70f00c5)."""
     figures: dict[str, float] = {}
-    for label, shipped in (("as_shipped_p50_ms", True), ("nodelay_p50_ms", False)):
-        with sandbox(as_shipped=shipped) as sb, httpx2.Client(headers=sb.api_headers(), timeout=30) as http:
+    with sandbox() as sb:
+        sb.limits(**SANDBOX_LIMITS_OFF)
+        for label, reuse in (("reused_p50_ms", True), ("fresh_p50_ms", False)):
             samples = []
-            for _ in range(calls + 1):
-                start = time.perf_counter()
-                http.get(f"{sb.api_url}/Contacts").raise_for_status()
-                samples.append((time.perf_counter() - start) * 1000)
+            with httpx2.Client(headers=sb.api_headers(), timeout=30) as http:
+                for _ in range(calls + 1):
+                    start = time.perf_counter()
+                    http.get(f"{sb.api_url}/Contacts", headers=None if reuse else {"Connection": "close"}
+                             ).raise_for_status()
+                    samples.append((time.perf_counter() - start) * 1000)
             figures[label] = statistics.median(samples[1:])  # the first request opens the connection
     return figures
 

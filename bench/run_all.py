@@ -1,8 +1,9 @@
 """Run every benchmark in one go and write bench/results.md (raw figures under bench/out/).
 
-    python bench/run_all.py            # the full suite (~6–8 min on a 2-core box); writes bench/results.md
+    python bench/run_all.py            # the full suite (~5–6 min on a 2-core box); writes bench/results.md
     python bench/run_all.py --quick    # smaller sizes (~2 min); writes bench/out/results-quick.md
     python bench/run_all.py --only cold_start,rate      # a subset; writes bench/out/results-partial.md
+    python bench/run_all.py --render   # re-render bench/results.md from the last full run's bench/out/run_all.json
 
 Each figure is its own script, run here as a child process (a fresh interpreter each, one at a time, so
 they do not share a warm process or compete for the 2 cores) with `--json bench/out/<name>.json`; its
@@ -28,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness import BENCH, OFFICIAL_ENTRY, OUT, machine, sandbox_as_shipped, versions
+from harness import BENCH, OFFICIAL_ENTRY, OUT, machine, versions
 
 
 @dataclass(frozen=True)
@@ -92,9 +93,11 @@ def _met(value: bool | None) -> str:
     return {True: "**met**", False: "**missed**", None: "—"}[value]
 
 
-def render(results: dict[str, dict[str, Any]], quick: bool, total_s: float) -> str:
-    m = machine()
-    v = versions()
+def render(results: dict[str, dict[str, Any]], quick: bool, total_s: float,
+           saved: dict[str, Any] | None = None) -> str:
+    """results.md; `saved` (a run_all.json) supplies the machine and versions of that run."""
+    m = saved["machine"] if saved else machine()
+    v = saved["versions"] if saved else versions()
     lines = [
         "# Benchmark results",
         "",
@@ -106,11 +109,8 @@ def render(results: dict[str, dict[str, Any]], quick: bool, total_s: float) -> s
         "RAM; shared and noisy, so every comparison is measured side by side, interleaved, in one run.",
         f"- **Date:** {m['date']}",
         "- **Versions:** " + ", ".join(f"{k} {val}" for k, val in v.items()),
-        "- **Sandbox:** " + ("the CLI as shipped (BENCH_SANDBOX_AS_SHIPPED)." if sandbox_as_shipped() else
-                             "the standalone sandbox (`sandbox.serve.run`, as `xero-contacts-mcp sandbox` starts it) "
-                             "with its listening socket created as IPPROTO_TCP so that TCP_NODELAY is set: as "
-                             "shipped, every response on a reused keep-alive connection waits ~40 ms for a delayed "
-                             "ACK (see figure 3), which real Xero does not do."),
+        "- **Sandbox:** `xero-contacts-mcp sandbox --port 0` (figure 7: the same server via `sandbox.serve.run` "
+        "with three organisations); limits off except in figure 7.",
         "",
         "## Targets",
         "",
@@ -124,7 +124,9 @@ def render(results: dict[str, dict[str, Any]], quick: bool, total_s: float) -> s
         if r.get("failed"):
             lines.append(f"| {figure.title} | (the script failed, exit status {r['status']}) | | **failed** |")
             continue
-        for c in r.get("checks", []):
+        module = importlib.import_module(figure.name)
+        rows = module.checks(r) if hasattr(module, "checks") else r.get("checks", [])  # rendered afresh if it can
+        for c in rows:
             lines.append(f"| {figure.title.split(':')[0].split(' ', 1)[1]} | {c['target']} | {c['value']} | "
                          f"{_met(c['met'])} |")
     for figure in FIGURES:
@@ -147,7 +149,15 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="smaller sizes, for a check that everything runs")
     parser.add_argument("--only", help=f"comma-separated subset of: {', '.join(f.name for f in FIGURES)}")
     parser.add_argument("--output", type=Path, help="where to write the markdown (default: see above)")
+    parser.add_argument("--render", action="store_true",
+                        help="measure nothing: re-render the markdown from bench/out/run_all.json")
     args = parser.parse_args()
+    if args.render:
+        saved = json.loads((OUT / "run_all.json").read_text(encoding="utf-8"))
+        output = args.output or (OUT / "results-quick.md" if saved["quick"] else BENCH / "results.md")
+        output.write_text(render(saved["figures"], saved["quick"], saved["seconds"], saved), encoding="utf-8")
+        print(f"run_all: re-rendered {output} from {OUT / 'run_all.json'}")
+        return 0
     chosen = list(FIGURES)
     if args.only:
         names = [n.strip() for n in args.only.split(",") if n.strip()]

@@ -257,7 +257,7 @@ async def _tenants(settings: Settings) -> int:
 
     async with open_runtime(settings) as runtime:
         if runtime.client.tenants is None:
-            raise UsageError("the sandbox has one organisation; `tenants` lists a real login's organisations")
+            raise UsageError("`tenants` lists the organisations of a real login; the sandbox's are its own demo ones")
         connections = await runtime.client.tenants.connections()
         default = runtime.settings.xero_tenant_id or await _stored_tenant(runtime)
     if not connections:
