@@ -153,9 +153,13 @@ class RedisState:
                                          f"({type(exc).__name__}).") from None
 
     async def ping(self) -> None:
-        """Raise SharedStateUnavailable unless Redis answers (start-up check, `doctor`)."""
+        """Raise SharedStateUnavailable unless Redis answers (start-up check, `doctor`).
+
+        Pings through a Lua script: everything here relies on scripting, so a Redis that refuses
+        EVAL (some managed services) fails this check rather than the first real call.
+        """
         with self.guard("checking the connection"):
-            await self.client.ping()
+            await self.script("return redis.call('PING')")(keys=[], args=[])
 
     async def close(self) -> None:
         with contextlib.suppress(RedisError, OSError):
