@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness import OFFICIAL_ENTRY, PROTOCOL_VERSION, BenchError, check, machine, quantile, versions
+from harness import OFFICIAL_ENTRY, PROTOCOL_VERSION, BenchError, check, finish, machine, quantile, versions
 
 TIMEOUT_S = 30.0
 BARE_SERVER = Path(__file__).resolve().with_name("bare_server.py")
@@ -295,19 +295,8 @@ def main() -> int:
     args = parser.parse_args()
     if args.runs < 2:
         parser.error("--runs must be at least 2")
-    try:
-        figures = run(args.runs, args.warmup, targets(not args.no_official, not args.no_cold_cache))
-    except BenchError as exc:
-        print(f"cold_start: FAILED: {exc}", file=sys.stderr)
-        return 1
-    print(report(figures))
-    if args.markdown:
-        print()
-        print(markdown(figures))
-    if args.json is not None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
-    return 0
+    chosen = targets(not args.no_official, not args.no_cold_cache)
+    return finish("cold_start", lambda: run(args.runs, args.warmup, chosen), report, markdown, args)
 
 
 if __name__ == "__main__":
