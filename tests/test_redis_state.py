@@ -197,7 +197,7 @@ asyncio.run(main())
 
 async def test_a_dead_holders_lock_and_slot_free_themselves(states: tuple[RedisState, RedisState],
                                                              redis_server: RedisServer, prefix: str) -> None:
-    lease, slot_lease = 0.4, 2.0
+    lease, slot_lease = 0.4, 1.0
     command = [sys.executable, "-c", HOLDER, redis_server.url, prefix, str(lease), str(slot_lease), TENANT]
     store = RedisTokenStore(states[0], lease=lease)
     limiter = RedisLimiter(states[0], Limits(concurrent=1), slot_lease=slot_lease)
@@ -213,6 +213,10 @@ async def test_a_dead_holders_lock_and_slot_free_themselves(states: tuple[RedisS
         with pytest.raises(TokenStoreError):  # alive, it renews its lease: still held after 2.5 leases
             async with store.lock(wait=lease * 2.5):
                 pass
+        await anyio.sleep(max(0.0, held + slot_lease * 1.5 - time.monotonic()))
+        with pytest.raises(LimitExceeded):  # alive, it renews its slot too: still in flight after 1.5 leases
+            async with limiter.slot(TENANT, time.monotonic() + 0.2):
+                pass
     finally:
         process.kill()  # SIGKILL: nothing is released
         await process.wait()
@@ -221,7 +225,7 @@ async def test_a_dead_holders_lock_and_slot_free_themselves(states: tuple[RedisS
     async with store.lock(wait=5):
         assert time.monotonic() - killed < lease + 0.3
     async with limiter.slot(TENANT, time.monotonic() + 5):
-        assert time.monotonic() - held < slot_lease + 0.3
+        assert time.monotonic() - killed < slot_lease + 0.3
 
 
 # ── the cache ───────────────────────────────────────────────────────────────────────────────

@@ -116,7 +116,8 @@ def _settings(ns: argparse.Namespace) -> Settings:
         return Settings(**overrides)
     except ValidationError as exc:
         first = exc.errors()[0]
-        raise UsageError(f"invalid configuration: {'.'.join(map(str, first['loc'])).upper()}: {first['msg']}") from None
+        where, message = ".".join(map(str, first["loc"])).upper(), str(first["msg"]).removeprefix("Value error, ")
+        raise UsageError(f"invalid configuration: {where}: {message}") from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -138,12 +139,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         from . import logs
 
         logs.setup(settings.xero_mcp_log_level, settings.secrets())
+        from .stores import RedisNotInstalled
         from .tools.catalogue import CatalogueError
         from .tools.selection import SelectionError
 
         try:
             return _dispatch(command, ns, settings)
-        except (CatalogueError, SelectionError) as exc:
+        except (CatalogueError, SelectionError, RedisNotInstalled) as exc:
             raise UsageError(str(exc)) from None
     except UsageError as exc:
         print(f"xero-contacts-mcp: {exc}", file=sys.stderr)

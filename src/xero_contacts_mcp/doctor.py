@@ -18,6 +18,7 @@ class Check:
     ok: bool
     text: str
     fix: str = ""
+    warn: bool = False  # passes, but the fix is advised (shown with "!")
 
 
 def _print(text: str) -> None:
@@ -25,8 +26,9 @@ def _print(text: str) -> None:
 
 
 def _line(check: Check, say: Callable[[str], None]) -> None:
-    mark = "✓" if check.ok else "✗"
-    say(f"{mark} {check.text}" + (f"\n    → {check.fix}" if check.fix and not check.ok else ""))
+    mark = "!" if check.ok and check.warn else "✓" if check.ok else "✗"
+    advice = check.fix and (check.warn or not check.ok)
+    say(f"{mark} {check.text}" + (f"\n    → {check.fix}" if advice else ""))
 
 
 async def run_doctor(settings: Settings, say: Callable[[str], None] | None = None) -> bool:
@@ -44,7 +46,7 @@ async def run_doctor(settings: Settings, say: Callable[[str], None] | None = Non
         return False
     if settings.xero_mcp_sandbox:
         record(Check(True, "sandbox mode: no credentials needed, nothing is sent to Xero"))
-    elif not await _credentials(settings, record):
+    elif not await _redis(settings, record) or not await _credentials(settings, record):
         say("1 check failed: fix it, then run `xero-contacts-mcp doctor` again.")
         return False
     await _live(settings, record)
@@ -72,24 +74,61 @@ def _catalogue(settings: Settings, record: Callable[[Check], Check]) -> Any:
     return catalogue
 
 
+async def _redis(settings: Settings, record: Callable[[Check], Check]) -> bool:
+    """Shared state: reachable, scripts allowed, and configured so a restart or memory pressure keeps the login."""
+    from .state.cache import SharedStateUnavailable
+    from .stores import open_stores
+
+    if settings.xero_mcp_redis_url is None:
+        return True
+    async with open_stores(settings, check=False) as stores:
+        started = time.monotonic()
+        try:
+            facts = await stores.redis.facts()
+        except SharedStateUnavailable as exc:
+            record(Check(False, f"shared state: {exc}",
+                         "start Redis, or fix XERO_MCP_REDIS_URL (redis://[:password@]host[:port][/db])"))
+            return False
+        took = (time.monotonic() - started) * 1000
+        record(Check(True, f"shared state: {stores.describe()} answered in {took:.0f} ms "
+                           f"(Redis {facts.get('redis_version', '?')})"))
+        if facts.get("cluster_enabled") == "1":
+            record(Check(False, "shared state: Redis Cluster is not supported (the scripts use several keys)",
+                         "point XERO_MCP_REDIS_URL at a standalone Redis (or a primary with replicas)"))
+            return False
+        if facts.get("aof_enabled") != "1":
+            record(Check(True, "shared state: Redis keeps no append-only file, so a Redis restart loses the login",
+                         "enable it: `appendonly yes` in redis.conf (or CONFIG SET appendonly yes)", warn=True))
+        policy = facts.get("maxmemory_policy")
+        if policy and policy != "noeviction":
+            record(Check(True, f"shared state: Redis may evict keys under memory pressure ({policy}), the login "
+                               "included", "set `maxmemory-policy noeviction`", warn=True))
+    return True
+
+
 async def _credentials(settings: Settings, record: Callable[[Check], Check]) -> bool:
     """False when no usable credentials are configured (the live checks would only repeat that)."""
-    from .runtime import token_store
-    from .state.tokens import TokenStoreError
+    from .state.cache import SharedStateUnavailable
+    from .state.tokens import FileTokenStore, TokenStoreError
+    from .stores import open_stores
 
     if settings.xero_access_token is not None:
         record(Check(True, "credentials: XERO_ACCESS_TOKEN (used as is, never refreshed; lasts 30 minutes)"))
         return True
-    store = token_store(settings)
-    try:
-        login = await store.load()
-    except TokenStoreError as exc:
-        record(Check(False, f"token store: {exc}", "run `xero-contacts-mcp login`"))
-        return False
+    async with open_stores(settings, check=False) as stores:
+        store = stores.tokens
+        try:
+            login = await store.load()
+        except (TokenStoreError, SharedStateUnavailable) as exc:
+            record(Check(False, f"token store: {exc}", "run `xero-contacts-mcp login`"))
+            return False
     if login is not None:
-        mode = stat.S_IMODE(os.stat(store.path).st_mode)
-        record(Check(mode & 0o077 == 0, f"token store {store.describe()} readable (mode {mode:o})",
-                     f"chmod 600 {store.describe()}"))
+        if isinstance(store, FileTokenStore):
+            mode = stat.S_IMODE(os.stat(store.path).st_mode)
+            record(Check(mode & 0o077 == 0, f"token store {store.describe()} readable (mode {mode:o})",
+                         f"chmod 600 {store.describe()}"))
+        else:
+            record(Check(True, f"token store: {store.describe()}"))
         left = login.expires_at - time.time()
         state = f"access token valid for {left / 60:.0f} more minutes" if left > 0 else "access token expired"
         record(Check(bool(login.refresh_token), f"stored login for app {login.client_id}: {state}",

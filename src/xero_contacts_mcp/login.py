@@ -24,9 +24,11 @@ from urllib.parse import parse_qs, urlsplit
 import anyio
 import httpx2
 
-from .runtime import app, token_store
+from .runtime import app
 from .settings import DEFAULT_SCOPES, Settings
-from .state.tokens import Login
+from .state.cache import SharedStateUnavailable
+from .state.tokens import Login, TokenStore
+from .stores import RedisNotInstalled, StoresUnavailable, open_stores
 from .xero.oauth import App, with_expiry
 
 LOOPBACK = {"localhost": ("127.0.0.1", "::1"), "127.0.0.1": ("127.0.0.1",), "::1": ("::1",)}
@@ -163,6 +165,18 @@ async def run_login(settings: Settings, *, tenant: str | None = None, wait: floa
         raise LoginError("set XERO_CLIENT_ID (and XERO_CLIENT_SECRET for a \"Web app\") to the app's credentials "
                          "from developer.xero.com first")
     redirect = parse_redirect(settings.xero_redirect_uri)
+    try:
+        async with open_stores(settings) as stores:  # Redis is checked before anyone signs in
+            return await _login(settings, stores.tokens, redirect, tenant, wait, open_browser, say, ask, transport)
+    except RedisNotInstalled:
+        raise
+    except (StoresUnavailable, SharedStateUnavailable) as exc:
+        raise LoginError(str(exc)) from None
+
+
+async def _login(settings: Settings, store: TokenStore, redirect: Redirect, tenant: str | None, wait: float,
+                 open_browser: Callable[[str], Any], say: Callable[[str], None], ask: Callable[[str], str] | None,
+                 transport: httpx2.AsyncBaseTransport | None) -> Login:
     xero_app = app(settings)
     state = secrets.token_urlsafe(32)
     verifier = secrets.token_urlsafe(64)  # 86 characters: within PKCE's 43-128
@@ -193,12 +207,11 @@ async def run_login(settings: Settings, *, tenant: str | None = None, wait: floa
     connections = await _connections(settings, token["access_token"], transport)
     chosen = _choose(connections, tenant, say, ask)
     login = Login(token=token, client_id=xero_app.client_id, tenant_id=chosen, connections=connections)
-    store = token_store(settings)
     async with store.lock():
         existing = await store.load()  # a new login replaces any earlier one, whatever its version
         login.version = existing.version if existing is not None else 0
         login = await store.save(login)
-    _summary(login, settings, say)
+    _summary(login, store, say)
     return login
 
 
@@ -265,9 +278,9 @@ def _label(connection: dict[str, Any]) -> str:
     return f"{connection.get('tenantName') or '?'} ({connection['tenantId']})"
 
 
-def _summary(login: Login, settings: Settings, say: Callable[[str], None]) -> None:
+def _summary(login: Login, store: TokenStore, say: Callable[[str], None]) -> None:
     names = {str(c["tenantId"]): _label(c) for c in login.connections}
-    say(f"Logged in; tokens stored in {token_store(settings).describe()}.")
+    say(f"Logged in; tokens stored in {store.describe()}.")
     if login.tenant_id:
         say(f"Default organisation: {names.get(login.tenant_id, login.tenant_id)}.")
     elif login.connections:
@@ -279,7 +292,17 @@ async def run_logout(settings: Settings, say: Callable[[str], None] | None = Non
                      transport: httpx2.AsyncBaseTransport | None = None) -> bool:
     """Revoke the refresh token at Xero, then delete the store. False if revocation failed (the file is gone anyway)."""
     say = say or _print
-    store = token_store(settings)
+    try:
+        async with open_stores(settings) as stores:
+            return await _logout(settings, stores.tokens, say, transport)
+    except RedisNotInstalled:
+        raise
+    except (StoresUnavailable, SharedStateUnavailable) as exc:
+        raise LoginError(str(exc)) from None
+
+
+async def _logout(settings: Settings, store: TokenStore, say: Callable[[str], None],
+                  transport: httpx2.AsyncBaseTransport | None) -> bool:
     login = await store.load()
     if login is None:
         say(f"Not logged in (no tokens at {store.describe()}).")

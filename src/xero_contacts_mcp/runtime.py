@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,8 +13,9 @@ import httpx2
 from . import logs
 from .settings import Settings
 from .state.cache import MemoryCache, SharedCache
-from .state.limiter import Limits, LocalLimiter
-from .state.tokens import FileTokenStore, TokenStore
+from .state.limiter import Limiter, LocalLimiter
+from .state.tokens import TokenStore
+from .stores import Stores, limits, open_stores
 from .tools.catalogue import Catalogue, load_catalogue
 from .tools.listing import Listing, from_catalogue, load_listing
 from .tools.runner import ToolRunner
@@ -37,6 +38,7 @@ class Runtime:
     runner: ToolRunner
     sandbox: Any = None  # the in-process Sandbox when --sandbox is on
     source: TokenSource | None = None  # where access tokens come from (None: no credentials)
+    stores: Stores | None = None  # where the login, caches and limiter windows live (None: the sandbox's own)
 
     @property
     def catalogue(self) -> Catalogue:
@@ -50,10 +52,6 @@ def app(settings: Settings, client_id: str | None = None) -> App:
                settings.xero_token_url, settings.xero_revoke_url, settings.xero_scopes)
 
 
-def token_store(settings: Settings) -> FileTokenStore:
-    return FileTokenStore(settings.xero_token_file)
-
-
 async def token_source(settings: Settings, store: TokenStore, cache: SharedCache,
                        transport: httpx2.AsyncBaseTransport | None = None) -> TokenSource | None:
     """Which credentials win: XERO_ACCESS_TOKEN > a stored login > client id + secret (Custom Connection) > none."""
@@ -64,6 +62,9 @@ async def token_source(settings: Settings, store: TokenStore, cache: SharedCache
         return StoredLogin(store, app(settings, login.client_id), transport)
     if settings.xero_client_id and settings.xero_client_secret is not None:
         return CustomConnection(app(settings), transport, cache)
+    if settings.xero_mcp_redis_url is not None and settings.xero_client_id:
+        # replicas may start before the operator logs in (from any machine): pick the login up when it lands
+        return StoredLogin(store, app(settings), transport)
     return None
 
 
@@ -89,11 +90,6 @@ def retry_policy(settings: Settings) -> RetryPolicy:
                                settings.xero_mcp_retry_max_wait)
 
 
-def limits(settings: Settings) -> Limits:
-    return Limits(settings.xero_mcp_tenant_concurrency, settings.xero_mcp_tenant_per_minute,
-                  settings.xero_mcp_app_per_minute, settings.xero_mcp_rate_window)
-
-
 def selected_tools(settings: Settings, listing: Listing) -> list[str]:
     """The served tool names; raises SelectionError (exit status 2) for an unknown name."""
     return select(listing, toolsets=split_names(settings.xero_mcp_toolsets),
@@ -111,26 +107,29 @@ async def open_runtime(settings: Settings, *, transport: httpx2.AsyncBaseTranspo
     listing = from_catalogue(catalogue) if catalogue is not None else load_listing(settings.xero_mcp_tools_file)
     source: TokenSource | None = None
     connections_url: str | None = None
-    cache: SharedCache = MemoryCache()
-    if settings.xero_mcp_sandbox:
-        sandbox, auth, transport, config = _sandbox(settings, sandbox)
-    else:
-        source = await token_source(settings, token_store(settings), cache, transport)
-        auth = OAuth2Auth(source) if source is not None else NoCredentials()
-        config = ClientConfig(settings.xero_api_url, settings.xero_tenant_id, settings.xero_mcp_timeout,
-                              retry_policy(settings))
-        connections_url = settings.xero_connections_url
-    client = XeroClient(config, auth, transport, LocalLimiter(limits(settings)), connections_url=connections_url,
-                        stored_tenant=source.tenant_id if isinstance(source, StoredLogin) else None,
-                        cache=cache, cache_key=f"connections:{settings.xero_client_id or 'token'}")
-    redactor = logs.RedactingFilter(settings.secrets())
-    if sandbox is not None:
-        redactor.add(sandbox.access_token)
-        logs.setup(settings.xero_mcp_log_level, [sandbox.access_token])
-    chosen = catalogue if catalogue is not None else (lambda: load_catalogue(settings.xero_mcp_tools_file))
-    runner = ToolRunner(chosen, client, listing=listing, names=selected_tools(settings, listing),
-                        raw_results=settings.xero_mcp_raw_results, redact=redactor.redact)
-    try:
-        yield Runtime(settings, listing, client, runner, sandbox, source)
-    finally:
-        await client.aclose()
+    stores: Stores | None = None
+    async with AsyncExitStack() as stack:
+        if settings.xero_mcp_sandbox:  # one in-memory Xero per process: nothing to share, Redis or not
+            sandbox, auth, transport, config = _sandbox(settings, sandbox)
+            cache: SharedCache = MemoryCache()
+            limiter: Limiter = LocalLimiter(limits(settings))
+        else:
+            stores = await stack.enter_async_context(open_stores(settings))
+            cache, limiter = stores.cache, stores.limiter
+            source = await token_source(settings, stores.tokens, cache, transport)
+            auth = OAuth2Auth(source) if source is not None else NoCredentials()
+            config = ClientConfig(settings.xero_api_url, settings.xero_tenant_id, settings.xero_mcp_timeout,
+                                  retry_policy(settings))
+            connections_url = settings.xero_connections_url
+        client = XeroClient(config, auth, transport, limiter, connections_url=connections_url,
+                            stored_tenant=source.tenant_id if isinstance(source, StoredLogin) else None,
+                            cache=cache, cache_key=f"connections:{settings.xero_client_id or 'token'}")
+        stack.push_async_callback(client.aclose)
+        redactor = logs.RedactingFilter(settings.secrets())
+        if sandbox is not None:
+            redactor.add(sandbox.access_token)
+            logs.setup(settings.xero_mcp_log_level, [sandbox.access_token])
+        chosen = catalogue if catalogue is not None else (lambda: load_catalogue(settings.xero_mcp_tools_file))
+        runner = ToolRunner(chosen, client, listing=listing, names=selected_tools(settings, listing),
+                            raw_results=settings.xero_mcp_raw_results, redact=redactor.redact)
+        yield Runtime(settings, listing, client, runner, sandbox, source, stores)

@@ -55,6 +55,8 @@ class Settings(BaseSettings):
     xero_mcp_tenant_per_minute: int = Field(default=60, ge=1)
     xero_mcp_app_per_minute: int = Field(default=10_000, ge=1)
     xero_mcp_rate_window: float = Field(default=60.0, gt=0)
+    #: with Redis: how long a dead replica's refresh lock and in-flight slots outlive it (renewed while alive)
+    xero_mcp_redis_lease: float = Field(default=10.0, ge=1.0, le=300.0)
 
     @field_validator("*", mode="before")
     @classmethod
@@ -62,6 +64,16 @@ class Settings(BaseSettings):
         """`KEY=` (as in a copied .env.example) means "not set", not an empty path or secret."""
         if isinstance(value, str) and not value.strip() and info.field_name is not None:
             return cls.model_fields[info.field_name].default
+        return value
+
+    @field_validator("xero_mcp_redis_url")
+    @classmethod
+    def _redis_url(cls, value: SecretStr | None) -> SecretStr | None:
+        """A malformed Redis URL is a start-up error (exit 2), with a message that never shows the URL."""
+        if value is not None:
+            from .state.redis_url import parse_redis_url
+
+            parse_redis_url(value)
         return value
 
     def secrets(self) -> list[str]:

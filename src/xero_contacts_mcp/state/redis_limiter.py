@@ -16,6 +16,8 @@ slots, and its clock is the client's.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import math
 import time
 import uuid
@@ -24,9 +26,12 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 import anyio
+from redis.exceptions import RedisError
 
 from .limiter import LimitExceeded, Limits
 from .redis_state import RedisState, release_quietly
+
+log = logging.getLogger(__name__)
 
 _PRELUDE = """
 if redis.replicate_commands then redis.replicate_commands() end
@@ -75,6 +80,15 @@ return {0, 0}
 """
 
 _FREE = "return redis.call('ZREM', KEYS[1], ARGV[1])"
+
+# Extend a held slot's lease (a live call outlasting it must not stop counting). ARGV: slot id, lease µs.
+_RENEW = _PRELUDE + """
+if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 0 end
+local lease = tonumber(ARGV[2])
+redis.call('ZADD', KEYS[1], 'XX', n(now + lease), ARGV[1])
+redis.call('PEXPIRE', KEYS[1], n(math.ceil(lease / 1000) + 1000))
+return 1
+"""
 
 # KEYS: tenant window, paused-until, day-blocked-until.
 # ARGV: window µs, tenant limit, X-MinLimit-Remaining (-1: absent), day allowance spent (1/0),
@@ -125,13 +139,13 @@ class _Waiters:
 class RedisLimiter:
     """The Limiter shared by every replica using the same Redis and prefix.
 
-    `slot_lease` bounds how long a slot outlives a replica that died mid-call (make it longer than a
-    call can take: a live call past its lease stops counting as in flight). `poll` is how often a
+    `slot_lease` bounds how long a slot outlives a replica that died mid-call; a live call renews its
+    slot every third of the lease, however long it takes. `poll` is how often a
     waiter asks again for an in-flight slot freed in another process. `app` names the app-wide
     window (replicas of different Xero apps sharing a Redis should use different names).
     """
 
-    def __init__(self, state: RedisState, limits: Limits | None = None, *, slot_lease: float = 120.0,
+    def __init__(self, state: RedisState, limits: Limits | None = None, *, slot_lease: float = 10.0,
                  poll: float = 0.05, app: str = "app") -> None:
         self.state = state
         self.limits = limits or Limits()
@@ -170,14 +184,26 @@ class RedisLimiter:
             await self._take(tenant, slot_id, deadline, local)
         finally:
             local.turn.release()
+        keeper = asyncio.create_task(self._keep(tenant, slot_id))
         try:
             yield
         finally:
+            keeper.cancel()
             with anyio.CancelScope(shield=True):
                 await release_quietly(self.state, _FREE, [self._keys(tenant)[1]], [slot_id],
                                f"freeing an in-flight slot of tenant {tenant}")
             local.freed.set()
             local.freed = anyio.Event()
+
+    async def _keep(self, tenant: str, slot_id: str) -> None:
+        lease_us = max(1, round(self.slot_lease * 1_000_000))
+        while True:
+            await asyncio.sleep(self.slot_lease / 3)
+            try:
+                if not await self.state.script(_RENEW)(keys=[self._keys(tenant)[1]], args=[slot_id, lease_us]):
+                    return  # freed, or lapsed while Redis was away: nothing left to renew
+            except (RedisError, OSError) as exc:
+                log.warning("could not renew an in-flight slot of tenant %s (%s)", tenant, type(exc).__name__)
 
     async def _take(self, tenant: str, slot_id: str, deadline: float, local: _Waiters) -> None:
         window, slots, paused, day = self._keys(tenant)

@@ -21,9 +21,8 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, replace
 from typing import Any, Self
-from urllib.parse import parse_qs, unquote, urlsplit
 
 import anyio
 from pydantic import SecretStr
@@ -31,11 +30,12 @@ from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.commands.core import AsyncScript
-from redis.exceptions import AuthenticationError, RedisError
+from redis.exceptions import AuthenticationError, RedisError, ResponseError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from .cache import SharedStateUnavailable
+from .redis_url import RedisURL, parse_redis_url
 from .tokens import Login, StaleWriteError, TokenStoreError
 
 log = logging.getLogger(__name__)
@@ -44,50 +44,6 @@ DEFAULT_PREFIX = "xero-contacts-mcp:"
 
 __all__ = ["DEFAULT_PREFIX", "RedisCache", "RedisState", "RedisTokenStore", "RedisURL", "SharedLockTimeout",
            "parse_redis_url"]
-
-
-@dataclass(frozen=True)
-class RedisURL:
-    """A validated redis:// or rediss:// URL; `safe` is what may be shown (no user name, no password)."""
-
-    scheme: str
-    host: str
-    port: int
-    db: int
-    password: str | None = field(default=None, repr=False)
-
-    @property
-    def safe(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{self.scheme}://{host}:{self.port}/{self.db}"
-
-
-def parse_redis_url(url: str | SecretStr) -> RedisURL:
-    """Check a Redis URL up front, so a typo fails at start-up with a message, not at the first call.
-
-    Raises ValueError with one sentence that never repeats the URL (it may hold a password).
-    """
-    text = url.get_secret_value() if isinstance(url, SecretStr) else url
-    try:
-        parts = urlsplit(text.strip())
-    except ValueError:
-        raise ValueError("The Redis URL is malformed; expected redis://[:password@]host[:port][/db].") from None
-    if parts.scheme not in ("redis", "rediss"):
-        shown = f"'{parts.scheme}'" if parts.scheme and len(parts.scheme) < 20 else "missing"
-        raise ValueError(f"The Redis URL scheme is {shown}; it must be redis:// or rediss://.")
-    if not parts.hostname:
-        raise ValueError("The Redis URL has no host; expected redis://[:password@]host[:port][/db].")
-    try:
-        port = parts.port or 6379
-    except ValueError:
-        raise ValueError("The Redis URL has an invalid port; it must be a number from 1 to 65535.") from None
-    if port == 0:
-        raise ValueError("The Redis URL has an invalid port; it must be a number from 1 to 65535.")
-    db = parse_qs(parts.query).get("db", [parts.path.strip("/")])[-1]  # as redis-py: ?db= wins over the path
-    if db and not db.isdigit():
-        raise ValueError("The Redis URL's database must be a number, as in redis://host:6379/0.")
-    password = unquote(parts.password) if parts.password else None
-    return RedisURL(parts.scheme, parts.hostname, port, int(db or 0), password)
 
 
 class SharedLockTimeout(SharedStateUnavailable):
@@ -160,6 +116,19 @@ class RedisState:
         """
         with self.guard("checking the connection"):
             await self.script("return redis.call('PING')")(keys=[], args=[])
+
+    async def facts(self) -> dict[str, str]:
+        """What `doctor` checks: version, persistence, eviction policy, cluster mode (from INFO; a ping first)."""
+        await self.ping()
+        facts: dict[str, str] = {}
+        for section in ("server", "persistence", "memory", "cluster"):
+            with self.guard(f"reading INFO {section}"):
+                try:
+                    info = await self.client.info(section)
+                except ResponseError:  # a managed Redis may refuse INFO: then there is nothing to report
+                    continue
+            facts.update({k: str(v) for k, v in info.items()})
+        return facts
 
     async def close(self) -> None:
         with contextlib.suppress(RedisError, OSError):

@@ -53,8 +53,9 @@ class TokenStore(Protocol):
     """Where a login lives; async because a shared store is a network round trip.
 
     `save` is a compare-and-set: it writes `login` as version `login.version + 1` only if the stored
-    version is still `login.version` (or nothing is stored), and raises StaleWriteError otherwise, so a
-    writer holding an old token set can never overwrite a newer one. `lock` is the cross-process
+    version is still `login.version` (or, with nothing stored, if `login.version` is 0), and raises
+    StaleWriteError otherwise, so a writer holding an old token set can never overwrite a newer one,
+    nor bring back a login deleted (`logout`) since it was read. `lock` is the cross-process
     refresh lock: held by one process at a time, released on success and failure alike, and (for a
     shared store) expiring by itself if its holder dies.
     """
@@ -112,9 +113,11 @@ class FileTokenStore:
     async def save(self, login: Login) -> Login:
         """Compare-and-set on the version (callers hold the lock; this guards against those that do not)."""
         current = self._read() if self.path.exists() else None
-        if current is not None and current.version != login.version:
-            raise StaleWriteError(f"the login in {self.path} changed since it was read (version "
-                                  f"{current.version}, not {login.version})")
+        stored = current.version if current is not None else 0
+        if stored != login.version:
+            what = f"version {stored} is stored" if current is not None else "no login is stored"
+            raise StaleWriteError(f"the login in {self.path} changed since it was read ({what}, "
+                                  f"not version {login.version})")
         saved = replace(login, saved_at=time.time(), version=login.version + 1)
         self._write(saved)
         return saved
@@ -146,11 +149,19 @@ class FileTokenStore:
 
     @asynccontextmanager
     async def lock(self, wait: float = 30.0) -> AsyncIterator[None]:
-        from filelock import AsyncFileLock
+        from filelock import AsyncFileLock, Timeout
 
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        async with AsyncFileLock(str(self._lock_path), timeout=wait, mode=0o600):
+        lock = AsyncFileLock(str(self._lock_path), timeout=wait, mode=0o600)
+        try:
+            await lock.acquire()
+        except Timeout:
+            raise TokenStoreError(f"another process held the login lock {self._lock_path} for more than "
+                                  f"{wait:g} s") from None
+        try:
             yield
+        finally:
+            await lock.release()
 
 
 def _fsync_dir(path: Path) -> None:

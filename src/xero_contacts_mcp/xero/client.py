@@ -11,21 +11,24 @@ import functools
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx2
 
 from .. import __version__
-from ..state.cache import SharedCache
+from ..state.cache import SharedCache, SharedStateUnavailable
 from ..state.limiter import Limiter, LimitExceeded, LocalLimiter
+from ..state.tokens import TokenStoreError
 from .auth import SETUP_HINT, NoCredentials
 from .errors import (
     APIError,
     InvalidRequestError,
     NotConfiguredError,
     RateLimitedError,
+    SharedStateError,
     TenantRequiredError,
     TimeoutError_,
     TransportError,
@@ -95,7 +98,8 @@ class XeroClient:
         headers = dict(request.headers)
         tenant = headers.get(TENANT_HEADER) or self.config.tenant_id
         if not tenant and self.tenants is not None:
-            tenant = await self.tenants.default()
+            with _shared_state(method=request.method, path=request.path):
+                tenant = await self.tenants.default()
         if not tenant:
             raise TenantRequiredError(
                 "No Xero organisation was chosen: pass xero-tenant-id, or set XERO_TENANT_ID.",
@@ -148,12 +152,13 @@ class XeroClient:
         context: dict[str, Any] = {"method": request.method, "path": request.path,
                                    "idempotency_key": key, "tenant_id": tenant}
         try:
-            async with self.limiter.slot(tenant, deadline):
-                started = time.perf_counter()
-                reply = await self._http.request(
-                    request.method, request.path, params=request.query or None, headers=request.headers,
-                    json=request.body if request.body is not None else None,
-                )
+            with _shared_state(**context):  # the limiter's slot, and the auth flow's token store
+                async with self.limiter.slot(tenant, deadline):
+                    started = time.perf_counter()
+                    reply = await self._http.request(
+                        request.method, request.path, params=request.query or None, headers=request.headers,
+                        json=request.body if request.body is not None else None,
+                    )
         except LimitExceeded as exc:
             raise RateLimitedError(exc.retry_after, daily=exc.daily, **context) from None
         except httpx2.TimeoutException as exc:
@@ -168,13 +173,32 @@ class XeroClient:
         elapsed = (time.perf_counter() - started) * 1000
         log.debug("%s %s → %s in %.0f ms", request.method, request.path, reply.status_code, elapsed)
         headers = dict(reply.headers)
-        await self.limiter.observe(tenant, reply.status_code, headers)
+        try:
+            await self.limiter.observe(tenant, reply.status_code, headers)
+        except SharedStateUnavailable as exc:  # Xero has answered: report that, not a missed limit hint
+            log.warning("could not share Xero's rate-limit headers: %s", exc)
         body = _parse(reply)
         if reply.status_code == 403 and self.tenants is not None:
             await self.tenants.invalidate()  # the organisation may have disconnected: list connections afresh
         if reply.status_code >= 400:
             raise APIError(reply.status_code, body, headers, **context)
         return Response(reply.status_code, headers, body, idempotency_key=key, tenant_id=tenant)
+
+
+@contextmanager
+def _shared_state(**context: Any) -> Iterator[None]:
+    """Shared state that fails (Redis down, a lock held too long) becomes one clear, unretried error."""
+    try:
+        yield
+    except SharedStateUnavailable as exc:
+        raise SharedStateError(
+            f"Shared state is unavailable, so nothing was sent to Xero: {exc} This server shares its Xero login "
+            "and rate limits with its other replicas through Redis and never falls back to per-process state. "
+            "Retry in a minute (it reconnects by itself once Redis is back); if this persists, tell the operator.",
+            **context) from None
+    except TokenStoreError as exc:
+        raise SharedStateError(f"The stored Xero login could not be used, so nothing was sent to Xero: {exc}.",
+                               **context) from None
 
 
 @functools.cache

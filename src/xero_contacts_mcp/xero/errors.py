@@ -35,6 +35,10 @@ class InvalidRequestError(XeroError):
     """A request we refuse to send (e.g. a header value with a line break)."""
 
 
+class SharedStateError(XeroError):
+    """The shared state (Redis) that replicas keep the login and rate limits in did not answer; nothing was sent."""
+
+
 class TransportError(XeroError):
     """Xero could not be reached, or the connection broke before a complete response."""
 

@@ -26,7 +26,7 @@ from .errors import NotConfiguredError, XeroError
 
 log = logging.getLogger(__name__)
 
-LEEWAY = 60.0  # refresh this many seconds before expiry
+LEEWAY = 60.0  # refresh this many seconds before expiry (a tenth of the lifetime for short-lived tokens)
 
 
 class LoginRequiredError(NotConfiguredError):
@@ -77,8 +77,14 @@ def with_expiry(token: dict[str, Any]) -> dict[str, Any]:
     return token
 
 
-def _expiring(expires_at: float) -> bool:
-    return expires_at - LEEWAY <= time.time()
+def _expiring(token: dict[str, Any]) -> bool:
+    expires_at = float(token.get("expires_at") or 0)
+    try:
+        lifetime = float(token.get("expires_in") or 0)
+    except (TypeError, ValueError):
+        lifetime = 0.0
+    leeway = min(LEEWAY, lifetime / 10) if lifetime > 0 else LEEWAY
+    return expires_at - leeway <= time.time()
 
 
 def _oauth_failure(exc: Exception, app: App) -> XeroError:
@@ -129,6 +135,7 @@ class StoredLogin:
         self._lock = anyio.Lock()
         self._login: Login | None = None
         self._failed: XeroError | None = None
+        self._failed_version = -1  # the stored login's version that failed (a new `login` clears the latch)
         self.refreshes = 0  # refreshes this process made (observability, tests)
 
     async def current(self) -> Login | None:
@@ -144,43 +151,53 @@ class StoredLogin:
     async def token(self) -> str:
         async with self._lock:
             login = await self._current()
-            if not _expiring(login.expires_at):
+            if not _expiring(login.token):
                 return login.access_token
             return (await self._refresh(login.access_token)).access_token
 
     async def renew(self, rejected: str) -> str | None:
         async with self._lock:
             login = await self._current()
-            if login.access_token != rejected and not _expiring(login.expires_at):
+            if login.access_token != rejected and not _expiring(login.token):
                 return login.access_token  # someone already renewed it
             return (await self._refresh(rejected)).access_token
 
     async def _current(self) -> Login:
         if self._failed is not None:
-            raise self._failed
+            stored = await self.store.load()  # one read per call while failed: a new `login` heals every replica
+            if stored is None or stored.version == self._failed_version:
+                raise self._failed
+            self._failed, self._login = None, stored
         login = await self.current()
         if login is None:
             raise LoginRequiredError("There is no stored Xero login. Run `xero-contacts-mcp login`.")
         return login
 
+    def _latch(self, error: XeroError, login: Login) -> XeroError:
+        """Every waiter fails fast and nobody retries the dead token, until a new login is stored."""
+        self._failed, self._failed_version = error, login.version
+        return error
+
     async def _refresh(self, stale: str) -> Login:
         async with self.store.lock():
             disk = await self.store.load()
-            if disk is not None and disk.access_token != stale and not _expiring(disk.expires_at):
+            if disk is None:  # logged out (perhaps from another machine) since this process read it
+                self._login = None
+                raise _logged_out()
+            if disk.access_token != stale and not _expiring(disk.token):
                 self._login = disk  # another process refreshed while we waited for the lock
                 return disk
-            base = disk or self._login
-            if base is None or not base.refresh_token:
-                self._failed = LoginRequiredError("The stored Xero login has no refresh token (was "
-                                                  "offline_access granted?). Run `xero-contacts-mcp login`.")
-                raise self._failed
+            base = disk
+            if not base.refresh_token:
+                raise self._latch(LoginRequiredError("The stored Xero login has no refresh token (was "
+                                                     "offline_access granted?). Run `xero-contacts-mcp login`."), base)
             try:
                 async with self.app.oauth_client(self._transport) as oauth:
                     fresh = await oauth.refresh_token(self.app.token_url, refresh_token=base.refresh_token)
             except Exception as exc:
                 error = _oauth_failure(exc, self.app)
                 if isinstance(error, LoginRequiredError):
-                    self._failed = error  # latch: every waiter fails fast, nobody retries the dead token
+                    raise self._latch(error, base) from None
                 raise error from None
             token = with_expiry(dict(fresh))
             token.setdefault("refresh_token", base.refresh_token)
@@ -190,16 +207,22 @@ class StoredLogin:
                 # persisted before use: a crash now cannot lose the rotated refresh token
                 login = await self.store.save(login)
             except StaleWriteError:
-                # only a writer that skipped the lock gets here; keep what is stored, which is newer
+                # only a writer that skipped the lock (or a lapsed lease) gets here; keep what is stored
                 newer = await self.store.load()
                 if newer is None:
-                    raise
+                    self._login = None
+                    raise _logged_out() from None
                 login = newer
             self._login = login
             self.refreshes += 1
             log.info("refreshed the Xero access token (valid until %s)",
                      time.strftime("%H:%M:%S", time.localtime(login.expires_at)))
             return login
+
+
+def _logged_out() -> LoginRequiredError:
+    return LoginRequiredError("The stored Xero login was removed (`xero-contacts-mcp logout`, perhaps on another "
+                              "machine). Run `xero-contacts-mcp login`.")
 
 
 class CustomConnection:
@@ -238,7 +261,7 @@ class CustomConnection:
 
     async def _usable(self, rejected: str | None) -> str | None:
         token = await self._cache.get(self._key)
-        if not isinstance(token, dict) or _expiring(float(token.get("expires_at") or 0)):
+        if not isinstance(token, dict) or _expiring(token):
             return None
         access = str(token.get("access_token"))
         return None if access == rejected else access
