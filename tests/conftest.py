@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 
+pytest_plugins = ["redis_server"]  # the real-Redis fixtures `redis_server` and `own_redis_server`
+
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_SPEC = REPO.parent / "shared" / "reference" / "xero-openapi" / "xero_contacts_subset.yaml"
 

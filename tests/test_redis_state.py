@@ -33,7 +33,6 @@ from xero_contacts_mcp.state.tokens import Login, StaleWriteError, TokenStoreErr
 if TYPE_CHECKING:
     from redis_server import RedisServer
 
-pytest_plugins = ["redis_server"]  # the `redis_server` and `own_redis_server` fixtures
 
 PASSWORD = "test-redis-password-7f3a"  # the session server's (see redis_server.py)
 TENANT = "8d1bb3a3-3c1a-4b44-9c1e-0e6f0a7e2c11"

@@ -110,6 +110,20 @@ async def test_token_endpoint_faults(http: httpx2.AsyncClient, sandbox: Sandbox,
     assert (await http.post(TOKEN, data={"grant_type": "client_credentials"}, auth=auth)).status_code == 200
 
 
+async def test_token_latency_delays_only_the_token_endpoint(http: httpx2.AsyncClient, sandbox: Sandbox,
+                                                            api: Any) -> None:
+    custom = sandbox.apps["custom"]
+    auth = (custom.client_id, custom.client_secret or "")
+    sandbox.faults.configure({"kind": "latency", "seconds": 0.3, "target": "token"})
+    started = time.perf_counter()
+    await api.get("/Contacts")
+    assert time.perf_counter() - started < 0.3, "the API is not delayed"
+    started = time.perf_counter()
+    assert (await http.post(TOKEN, data={"grant_type": "client_credentials"}, auth=auth)).status_code == 200
+    assert time.perf_counter() - started >= 0.3
+    assert sandbox.faults.snapshot()["token_latency"] == 0.3
+
+
 # -- the control API ------------------------------------------------------------------------------
 
 
@@ -132,7 +146,7 @@ async def test_control_api_faults_and_stats(http: httpx2.AsyncClient, sandbox: S
     await http.post(f"{CONTROL}/faults", json={"kind": "deny_authorize"})
     assert sandbox.faults.deny_authorize is True
     cleared = (await http.delete(f"{CONTROL}/faults")).json()
-    assert cleared == {"queue": [], "latency": 0.0, "random": None, "deny_authorize": False}
+    assert cleared == {"queue": [], "latency": 0.0, "token_latency": 0.0, "random": None, "deny_authorize": False}
 
 
 async def test_control_api_reset_clock_tokens_limits_state(

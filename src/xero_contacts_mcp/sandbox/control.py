@@ -7,7 +7,7 @@ POST   /_sandbox/faults           one fault object or a list of them:
          {"kind":"status","status":503,"count":2,"target":"api"|"token","writes_only":false}
          {"kind":"drop","count":1}
          {"kind":"rate_limit","problem":"minute"|"day"|"concurrent"|"appminute","retry_after":5,"count":1}
-         {"kind":"latency","seconds":0.2}
+         {"kind":"latency","seconds":0.2,"target":"api"|"token"}
          {"kind":"random","p":0.1,"seed":7,"kinds":["503","500","502","504","429","drop"]}
          {"kind":"deny_authorize","enabled":true}
          {"kind":"clear"}

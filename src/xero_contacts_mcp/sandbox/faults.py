@@ -73,6 +73,7 @@ class FaultController:
     def clear(self) -> None:
         self.queue: list[Fault] = []
         self.latency = 0.0
+        self.token_latency = 0.0
         self.random: RandomFaults | None = None
         self.deny_authorize = False
 
@@ -92,9 +93,13 @@ class FaultController:
             retry_after = DEFAULT_RETRY_AFTER.get(problem, 60)
         self.queue.append(Fault("rate_limit", count, problem=problem, retry_after=retry_after))
 
-    def set_latency(self, seconds: float) -> None:
-        """Add a fixed delay to every API request (inside its concurrency slot)."""
-        self.latency = max(0.0, seconds)
+    def set_latency(self, seconds: float, target: Target = "api") -> None:
+        """Add a fixed delay to every API request (inside its concurrency slot), or to every token request
+        (before it is handled, so a client that gives up or dies meanwhile has spent nothing)."""
+        if target == "token":
+            self.token_latency = max(0.0, seconds)
+        else:
+            self.latency = max(0.0, seconds)
 
     def set_random(self, p: float, seed: int | None = None, kinds: Iterable[str] = RANDOM_KINDS) -> None:
         """With probability `p`, inject one of `kinds` (status codes as strings, "429", "drop")."""
@@ -139,7 +144,7 @@ class FaultController:
             retry = spec.get("retry_after")
             self.rate_limit_next(count, str(spec.get("problem", "minute")), None if retry is None else int(retry))
         elif kind == "latency":
-            self.set_latency(float(spec.get("seconds", 0.0)))
+            self.set_latency(float(spec.get("seconds", 0.0)), target=spec.get("target", "api"))
         elif kind == "random":
             self.set_random(float(spec.get("p", 0.0)), spec.get("seed"), spec.get("kinds", RANDOM_KINDS))
         elif kind == "deny_authorize":
@@ -155,6 +160,7 @@ class FaultController:
         return {
             "queue": [asdict(f) for f in self.queue],
             "latency": self.latency,
+            "token_latency": self.token_latency,
             "random": None
             if self.random is None
             else {"p": self.random.p, "seed": self.random.seed, "kinds": list(self.random.kinds)},

@@ -9,6 +9,7 @@ every refresh token issued so far stays valid under the same rules.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import hashlib
@@ -232,6 +233,8 @@ class Identity:
 
     async def token_endpoint(self, request: Request) -> Response:
         """POST /connect/token: authorization_code, refresh_token and client_credentials grants."""
+        if self.faults.token_latency > 0:
+            await asyncio.sleep(self.faults.token_latency)
         fault = self.faults.take("token", False)
         if fault is not None and fault.kind == "status":
             self.stats.faults[str(fault.status)] += 1

@@ -79,7 +79,18 @@ redis.call('PEXPIRE', KEYS[3], n(math.ceil(lease / 1000) + 1000))
 return {0, 0}
 """
 
-_FREE = "return redis.call('ZREM', KEYS[1], ARGV[1])"
+# Free the slot, and move the call's place in both windows from when it was granted to now. Xero counts
+# a call when it arrives, somewhere between the two; counting it until a window after it *ended* keeps
+# this window behind Xero's whatever the network's jitter (stamped at the start, a slow call followed
+# by a fast one can look one window apart here and less than that at Xero: a 429).
+# KEYS: tenant slots, tenant window, app window. ARGV: slot id.
+_FREE = _PRELUDE + """
+redis.call('ZREM', KEYS[1], ARGV[1])
+for i = 2, 3 do
+  if redis.call('ZSCORE', KEYS[i], ARGV[1]) then redis.call('ZADD', KEYS[i], 'XX', n(now), ARGV[1]) end
+end
+return 1
+"""
 
 # Extend a held slot's lease (a live call outlasting it must not stop counting). ARGV: slot id, lease µs.
 _RENEW = _PRELUDE + """
@@ -190,7 +201,8 @@ class RedisLimiter:
         finally:
             keeper.cancel()
             with anyio.CancelScope(shield=True):
-                await release_quietly(self.state, _FREE, [self._keys(tenant)[1]], [slot_id],
+                window, slots, _, _ = self._keys(tenant)
+                await release_quietly(self.state, _FREE, [slots, window, self._app_window], [slot_id],
                                f"freeing an in-flight slot of tenant {tenant}")
             local.freed.set()
             local.freed = anyio.Event()

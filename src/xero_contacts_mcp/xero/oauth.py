@@ -69,11 +69,17 @@ class App:
 
 
 def with_expiry(token: dict[str, Any]) -> dict[str, Any]:
-    """A token set with `expires_at`; 0 (already expired) when Xero gave neither, so it is never trusted forever."""
+    """A token set with `expires_at` counted from now (authlib floors it to the second, which matters for
+    short-lived tokens); 0 (already expired) when Xero gave neither, so it is never trusted forever."""
     token = dict(token)
+    expires_in = token.get("expires_in")
+    try:
+        if expires_in:
+            token["expires_at"] = time.time() + float(expires_in)
+    except (TypeError, ValueError):
+        pass
     if not token.get("expires_at"):
-        expires_in = token.get("expires_in")
-        token["expires_at"] = int(time.time() + float(expires_in)) if expires_in else 0
+        token["expires_at"] = 0
     return token
 
 
