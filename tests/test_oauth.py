@@ -354,3 +354,70 @@ async def test_custom_connection_through_a_real_mcp_client(sandbox: Sandbox, tmp
         result = await session.call_tool("xero_contacts_get_contacts", {"summaryOnly": True})
     assert not result.is_error, result.content
     assert sandbox.stats()["token_grants"].get("client_credentials") == 1
+
+
+# ── the same login rules in both stores: a token file, or Redis shared by replicas ───────────────
+
+
+@pytest.fixture(params=["file", "redis"])
+def store_settings(request: pytest.FixtureRequest, oauth_settings: Any) -> Any:
+    """oauth_settings for a login kept in a token file, or in a real Redis under a prefix of its own."""
+    if request.param == "file":
+        return oauth_settings
+    server = request.getfixturevalue("redis_server")
+    prefix = f"oauth-{os.urandom(4).hex()}:"
+    return lambda *a, **kw: oauth_settings(*a, xero_mcp_redis_url=server.url, xero_mcp_redis_prefix=prefix, **kw)
+
+
+async def _edit_login(settings: Any, **token: Any) -> None:
+    from xero_contacts_mcp.stores import open_stores
+
+    async with open_stores(settings) as stores:
+        stored = await stores.tokens.load()
+        assert stored is not None
+        stored.token.update(token)
+        await stores.tokens.save(stored)
+
+
+async def test_logout_elsewhere_stops_a_running_server_until_the_next_login(store_settings: Any,
+                                                                             sandbox: Sandbox) -> None:
+    settings = store_settings()
+    await login(settings, tenant=sandbox.info["tenant_id"])
+    async with open_runtime(settings) as rt:
+        assert not (await rt.runner.run("xero_contacts_get_contacts", {})).is_error
+        assert await run_logout(settings, say=lambda _: None)  # "from another machine"
+        sandbox.post("clock", {"advance": 1900})  # the token it holds expires: it must refresh
+        gone = await rt.runner.run("xero_contacts_get_contacts", {})
+        await login(settings, tenant=sandbox.info["tenant_id"])  # the operator logs in again
+        back = await rt.runner.run("xero_contacts_get_contacts", {})  # the same server, no restart
+    assert gone.is_error and "login was removed" in gone.text and "xero-contacts-mcp login" in gone.text
+    assert not back.is_error, back.text
+    assert sandbox.stats()["invalid_grants"] == 0  # the revoked refresh token was never spent
+
+
+async def test_a_new_login_heals_a_latched_invalid_grant_without_a_restart(store_settings: Any,
+                                                                          sandbox: Sandbox) -> None:
+    settings = store_settings()
+    await login(settings, tenant=sandbox.info["tenant_id"])
+    await _edit_login(settings, refresh_token="revoked-or-reused", expires_at=0)
+    async with open_runtime(settings) as rt:
+        failed = [await rt.runner.run("xero_contacts_get_contacts", {}) for _ in range(3)]
+        await login(settings, tenant=sandbox.info["tenant_id"])
+        healed = await rt.runner.run("xero_contacts_get_contacts", {})
+    assert all(r.is_error and "invalid_grant" in r.text for r in failed)
+    assert sandbox.stats()["invalid_grants"] == 1  # latched until the new login: no retry storm
+    assert not healed.is_error, healed.text
+
+
+async def test_a_refresh_never_brings_back_a_deleted_login(store_settings: Any, sandbox: Sandbox) -> None:
+    """A writer holding version n cannot save into an empty store (only a fresh login, version 0, can)."""
+    from xero_contacts_mcp.state.tokens import StaleWriteError
+    from xero_contacts_mcp.stores import open_stores
+
+    settings = store_settings()
+    stored = await login(settings, tenant=sandbox.info["tenant_id"])
+    async with open_stores(settings) as stores:
+        assert await stores.tokens.delete()
+        with pytest.raises(StaleWriteError, match="no login is stored"):
+            await stores.tokens.save(stored)
+        assert await stores.tokens.load() is None

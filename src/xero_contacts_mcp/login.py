@@ -24,7 +24,7 @@ from urllib.parse import parse_qs, urlsplit
 import anyio
 import httpx2
 
-from .runtime import app
+from .runtime import app, connections_key
 from .settings import DEFAULT_SCOPES, Settings
 from .state.cache import SharedStateUnavailable
 from .state.tokens import Login, TokenStore
@@ -294,7 +294,9 @@ async def run_logout(settings: Settings, say: Callable[[str], None] | None = Non
     say = say or _print
     try:
         async with open_stores(settings) as stores:
-            return await _logout(settings, stores.tokens, say, transport)
+            revoked = await _logout(settings, stores.tokens, say, transport)
+            await stores.cache.delete(connections_key(settings))  # replicas must not list them from the cache
+            return revoked
     except RedisNotInstalled:
         raise
     except (StoresUnavailable, SharedStateUnavailable) as exc:

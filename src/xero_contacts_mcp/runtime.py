@@ -85,6 +85,11 @@ def _sandbox(settings: Settings, sandbox: Any) -> tuple[Any, httpx2.Auth, httpx2
     return sandbox, OAuth2Auth(StaticToken(sandbox.access_token)), sandbox.transport(), config
 
 
+def connections_key(settings: Settings) -> str:
+    """Where the connected organisations are cached (shared by replicas; `logout` clears it)."""
+    return f"connections:{settings.xero_client_id or 'token'}"
+
+
 def retry_policy(settings: Settings) -> RetryPolicy:
     return RetryPolicy.bounded(settings.xero_mcp_retry_attempts, settings.xero_mcp_retry_deadline,
                                settings.xero_mcp_retry_max_wait)
@@ -123,7 +128,7 @@ async def open_runtime(settings: Settings, *, transport: httpx2.AsyncBaseTranspo
             connections_url = settings.xero_connections_url
         client = XeroClient(config, auth, transport, limiter, connections_url=connections_url,
                             stored_tenant=source.tenant_id if isinstance(source, StoredLogin) else None,
-                            cache=cache, cache_key=f"connections:{settings.xero_client_id or 'token'}")
+                            cache=cache, cache_key=connections_key(settings))
         stack.push_async_callback(client.aclose)
         redactor = logs.RedactingFilter(settings.secrets())
         if sandbox is not None:
