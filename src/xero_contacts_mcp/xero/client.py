@@ -179,7 +179,10 @@ class XeroClient:
             log.warning("could not share Xero's rate-limit headers: %s", exc)
         body = _parse(reply)
         if reply.status_code == 403 and self.tenants is not None:
-            await self.tenants.invalidate()  # the organisation may have disconnected: list connections afresh
+            try:
+                await self.tenants.invalidate()  # the organisation may have disconnected: list connections afresh
+            except SharedStateUnavailable as exc:  # report Xero's 403, which is what the caller must act on
+                log.warning("could not clear the cached connections: %s", exc)
         if reply.status_code >= 400:
             raise APIError(reply.status_code, body, headers, **context)
         return Response(reply.status_code, headers, body, idempotency_key=key, tenant_id=tenant)
