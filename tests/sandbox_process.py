@@ -25,6 +25,17 @@ class SandboxProcess:
         assert reply.status_code == 200, reply.text
         return reply.json()
 
+    def reset(self, **limits: Any) -> SandboxProcess:
+        """Fresh data, no faults, consent to every organisation, and generous limits (tests about tokens or
+        replicas must not meet 429s unless they ask for them with `limits`)."""
+        self.post("reset", {})
+        self.post("faults", {"kind": "clear"})
+        self.post("consent", {"tenants": None})
+        self.post("limits", {"enforce_limits": False, "minute_limit": 10**6, "concurrent_limit": 10**4,
+                             "app_minute_limit": 10**8, "day_limit": 10**8, "minute_window": 60.0,
+                             "access_token_lifetime": 1800.0, "refresh_grace": 1800.0, **limits})
+        return self
+
     def stats(self) -> dict[str, Any]:
         return dict(httpx2.get(f"{self.control}/stats", timeout=10).json())
 

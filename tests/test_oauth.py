@@ -39,13 +39,7 @@ def served() -> Iterator[Sandbox]:
 
 @pytest.fixture
 def sandbox(served: Sandbox) -> Sandbox:
-    served.post("reset", {})
-    # generous limits on both sides: these tests are about tokens (headers must not make the client wait)
-    served.post("limits", {"enforce_limits": False, "minute_limit": 10**6, "concurrent_limit": 10**4,
-                           "day_limit": 10**8, "access_token_lifetime": 1800.0, "refresh_grace": 1800.0})
-    served.post("consent", {"tenants": None})
-    served.post("faults", {"kind": "clear"})
-    return served
+    return served.reset()
 
 
 @pytest.fixture

@@ -88,8 +88,7 @@ def _use(fleet: Fleet, monkeypatch: pytest.MonkeyPatch) -> None:
 def test_login_once_then_tenants_doctor_and_logout_from_anywhere(served: SandboxProcess, redis_server: RedisServer,
                                                                  tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                                  capsys: pytest.CaptureFixture[str]) -> None:
-    served.post("reset", {})
-    served.post("consent", {"tenants": None})
+    served.reset()
 
     async def scenario() -> Any:
         async with Fleet(served, redis_server.url, tmp_path) as fleet:

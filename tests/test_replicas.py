@@ -33,13 +33,7 @@ def served() -> Iterator[SandboxProcess]:
 
 @pytest.fixture
 def sb(served: SandboxProcess) -> SandboxProcess:
-    served.post("reset", {})
-    served.post("faults", {"kind": "clear"})
-    served.post("consent", {"tenants": None})
-    served.post("limits", {"enforce_limits": False, "minute_limit": 10**6, "concurrent_limit": 10**4,
-                           "app_minute_limit": 10**8, "day_limit": 10**8, "minute_window": 60.0,
-                           "access_token_lifetime": 1800.0, "refresh_grace": 1800.0})
-    return served
+    return served.reset()
 
 
 def _count(stats: dict[str, Any], key: str) -> int:
