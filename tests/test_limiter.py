@@ -109,3 +109,30 @@ async def test_fewer_remaining_at_xero_slows_us_down() -> None:
     with pytest.raises(LimitExceeded):
         async with limiter.slot("t", time.monotonic() + 0.2):
             pass
+
+
+async def _holds_its_place_until_a_window_after_it_ends(limiter: Any, window: float) -> None:
+    """Xero counts a call when it arrives, anywhere between our grant and its end. With 2 places: a slow
+    call and a fast one start together; the fourth call must not start until a window after the slow one
+    *ended* (a window after its grant, it could reach Xero while Xero still counts the slow one: a 429)."""
+    deadline = time.monotonic() + 10
+    ended: list[float] = []
+
+    async def call(seconds: float) -> float:
+        async with limiter.slot("t", deadline):
+            started = time.monotonic()
+            await anyio.sleep(seconds)
+        ended.append(time.monotonic())
+        return started
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(call, 0.4)
+        tg.start_soon(call, 0.0)
+    slow_end = max(ended)
+    await call(0.0)  # the fast call's place frees first
+    fourth = await call(0.0)
+    assert fourth >= slow_end + window - 0.01, (fourth - slow_end)
+
+
+async def test_a_call_holds_its_place_until_a_window_after_it_ends() -> None:
+    await _holds_its_place_until_a_window_after_it_ends(LocalLimiter(Limits(per_window=2, window=0.6)), 0.6)

@@ -303,6 +303,14 @@ async def test_in_flight_slots_are_shared_by_two_limiters(states: tuple[RedisSta
     assert await states[0].client.zcard(states[0].key("limiter", "tenant", TENANT, "slots")) == 0
 
 
+async def test_a_call_holds_its_shared_place_until_a_window_after_it_ends(
+        states: tuple[RedisState, RedisState]) -> None:
+    from test_limiter import _holds_its_place_until_a_window_after_it_ends
+
+    limiter = RedisLimiter(states[0], Limits(per_window=2, window=0.6))
+    await _holds_its_place_until_a_window_after_it_ends(limiter, 0.6)
+
+
 async def test_the_rolling_window_is_shared_by_two_limiters(states: tuple[RedisState, RedisState]) -> None:
     limits = Limits(concurrent=5, per_window=5, window=0.5)
     limiters = [RedisLimiter(states[0], limits), RedisLimiter(states[1], limits)]

@@ -1,25 +1,26 @@
 """Per-tenant rate limiting in front of the network, so calls queue instead of collecting 429s.
 
 Xero allows each organisation 5 calls in flight, 60 a minute and 5,000 a day, and an app 10,000 a
-minute. Calls wait their turn in order (FIFO locks and semaphores); a moving window (the `limits`
-library) counts the minute; what Xero reports back (`X-MinLimit-Remaining`, `Retry-After`,
-`X-DayLimit-Remaining: 0`) slows or stops the tenant for every caller, not just the one that saw it.
+minute. Calls wait their turn in order (FIFO locks and semaphores); a moving window counts the minute;
+what Xero reports back (`X-MinLimit-Remaining`, `Retry-After`, `X-DayLimit-Remaining: 0`) slows or
+stops the tenant for every caller, not just the one that saw it.
+
+The window counts a call from when it is granted until a window after it *ends*. Xero counts it when
+it arrives, somewhere in between, so this window always frees a place after Xero's does: counted from
+the grant, a slow call followed by a fast one could look a window apart here and less than that at
+Xero (a 429). `RedisLimiter` keeps the same rule across replicas.
 """
 
 from __future__ import annotations
 
-import math
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 import anyio
-
-if TYPE_CHECKING:
-    from limits import RateLimitItem
-    from limits.aio.strategies import MovingWindowRateLimiter
 
 
 @dataclass(frozen=True)
@@ -47,79 +48,124 @@ class Limiter(Protocol):
     async def observe(self, tenant: str, status: int, headers: Mapping[str, str]) -> None: ...
 
 
+class Window:
+    """A moving window of `limit` calls per `span` seconds (monotonic clock), counting each call from
+    `take()` until `span` seconds after `end()`."""
+
+    def __init__(self, limit: int, span: float) -> None:
+        self.limit = limit
+        self.span = span
+        self.ended: deque[float] = deque()  # when counted calls ended, oldest first
+        self.open = 0  # calls taken and not yet ended
+        self.freed = anyio.Event()  # set when an open call ends (for a window held entirely by open calls)
+
+    def wait(self, now: float) -> float | None:
+        """0 when there is a place now, else the seconds until one frees; None when only an end can free one."""
+        ended = self.ended
+        while ended and ended[0] <= now - self.span:
+            ended.popleft()
+        excess = len(ended) + self.open - self.limit + 1
+        if excess <= 0:
+            return 0.0
+        if excess > len(ended):
+            return None
+        return ended[excess - 1] + self.span - now
+
+    def remaining(self, now: float) -> int:
+        self.wait(now)
+        return max(0, self.limit - len(self.ended) - self.open)
+
+    def take(self) -> None:
+        self.open += 1
+
+    def end(self, now: float, *, counted: bool = True) -> None:
+        """The call ended (`counted=False`: it was never sent, so it frees its place at once)."""
+        self.open -= 1
+        if counted:
+            self.ended.append(now)
+        self.freed.set()
+        self.freed = anyio.Event()
+
+    def charge(self, calls: int, now: float) -> None:
+        """Count calls Xero saw and we did not (another process, another app)."""
+        self.ended.extend([now] * calls)
+
+
 @dataclass
 class _Tenant:
     in_flight: anyio.Semaphore
+    window: Window
     turn: anyio.Lock = field(default_factory=anyio.Lock)
     paused_until: float = 0.0
     day_blocked_until: float = 0.0
-    pending_debt: int = 0
 
 
 class LocalLimiter:
-    """One process's limiter (monotonic clock; the window storage uses wall time internally)."""
+    """One process's limiter."""
 
     def __init__(self, limits: Limits | None = None) -> None:
         self.limits = limits or Limits()
-        self._moving: tuple[MovingWindowRateLimiter, RateLimitItem, RateLimitItem] | None = None
+        self._app = Window(self.limits.app_per_window, self.limits.window)
         self._tenants: dict[str, _Tenant] = {}
         self.waits = 0  # how often a call had to wait for the window (observability, tests)
 
-    def _windows(self) -> tuple[MovingWindowRateLimiter, RateLimitItem, RateLimitItem]:
-        """The moving windows, built on first use (importing `limits` costs start-up ~20 ms)."""
-        if self._moving is None:
-            from limits import RateLimitItemPerSecond
-            from limits.aio.storage import MemoryStorage
-            from limits.aio.strategies import MovingWindowRateLimiter
-
-            seconds = max(1, math.ceil(self.limits.window))
-            self._moving = (MovingWindowRateLimiter(MemoryStorage()),
-                            RateLimitItemPerSecond(self.limits.per_window, seconds),
-                            RateLimitItemPerSecond(self.limits.app_per_window, seconds))
-        return self._moving
-
     def _tenant(self, tenant: str) -> _Tenant:
         if tenant not in self._tenants:
-            self._tenants[tenant] = _Tenant(anyio.Semaphore(self.limits.concurrent, fast_acquire=False))
+            self._tenants[tenant] = _Tenant(anyio.Semaphore(self.limits.concurrent, fast_acquire=False),
+                                            Window(self.limits.per_window, self.limits.window))
         return self._tenants[tenant]
 
     @asynccontextmanager
     async def slot(self, tenant: str, deadline: float) -> AsyncIterator[None]:
-        """Wait (in order) for a place in the tenant's minute and one of its in-flight slots."""
+        """Wait (in order) for a place in the tenant's and the app's window and one of its in-flight slots."""
         state = self._tenant(tenant)
         now = time.monotonic()
         if state.day_blocked_until > now:
             raise LimitExceeded("daily limit", state.day_blocked_until - now, daily=True)
+        placed = False
         try:
             # fail_after raises TimeoutError when its scope exits, so the handler must enclose the scope
             with anyio.fail_after(max(0.0, deadline - now)):
                 async with state.turn:  # one waiter at a time takes the next place in the window
-                    await self._take_place(tenant, state, deadline)
+                    await self._take_place(state, deadline)
+                    placed = True
                 await state.in_flight.acquire()
         except TimeoutError:
+            if placed:  # never sent: its place frees at once
+                self._end(state, counted=False)
             raise LimitExceeded("queued past the deadline", self.limits.window / 2) from None
+        except BaseException:
+            if placed:
+                self._end(state, counted=False)
+            raise
         try:
             yield
         finally:
             state.in_flight.release()
+            self._end(state, counted=True)
 
-    async def _take_place(self, tenant: str, state: _Tenant, deadline: float) -> None:
-        window, tenant_item, app_item = self._windows()
+    def _end(self, state: _Tenant, *, counted: bool) -> None:
+        now = time.monotonic()
+        state.window.end(now, counted=counted)
+        self._app.end(now, counted=counted)
+
+    async def _take_place(self, state: _Tenant, deadline: float) -> None:
         while True:
             now = time.monotonic()
             if state.paused_until > now:
                 await self._sleep(state.paused_until - now, deadline)
                 continue
-            if state.pending_debt:
-                debt, state.pending_debt = state.pending_debt, 0
-                await window.hit(tenant_item, tenant, cost=debt)
-            if await window.hit(tenant_item, tenant):
-                if await window.hit(app_item, "app"):
-                    return
-                stats = await window.get_window_stats(app_item, "app")
-            else:
-                stats = await window.get_window_stats(tenant_item, tenant)
-            await self._sleep(max(0.01, stats.reset_time - time.time()), deadline)
+            waits = (state.window.wait(now), self._app.wait(now))
+            if waits == (0.0, 0.0):
+                state.window.take()
+                self._app.take()
+                return
+            if None in waits:  # every place is held by a call still running: wait for one to end
+                window = state.window if waits[0] is None else self._app
+                self.waits += 1
+                await window.freed.wait()
+                continue
+            await self._sleep(max(0.001, *(w for w in waits if w is not None)), deadline)
 
     async def _sleep(self, seconds: float, deadline: float) -> None:
         if time.monotonic() + seconds > deadline:
@@ -133,10 +179,9 @@ class LocalLimiter:
         now = time.monotonic()
         remaining = _int(headers.get("x-minlimit-remaining"))
         if remaining is not None:
-            window, tenant_item, _ = self._windows()
-            local = (await window.get_window_stats(tenant_item, tenant)).remaining
+            local = state.window.remaining(now)
             if remaining < local:  # Xero counted calls we did not (another process, another app)
-                state.pending_debt = max(state.pending_debt, local - remaining)
+                state.window.charge(local - remaining, now)
         if _int(headers.get("x-daylimit-remaining")) == 0:
             state.day_blocked_until = now + (_float(headers.get("retry-after")) or 900.0)
         if status == 429:

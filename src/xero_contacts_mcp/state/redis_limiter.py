@@ -10,8 +10,8 @@ briefly for an in-flight slot (woken at once when one frees in its own process).
 
 Why not the `limits` library's Redis storage: its moving window is per key, so the tenant window,
 the app window and the in-flight slot could not be taken in one atomic step (a call could hold a
-place in one window while waiting on the other, as LocalLimiter does in-process), it has no leased
-slots, and its clock is the client's.
+place in one window while waiting on the other); it stamps a call once, when it starts, where Xero's
+window needs it counted until it ends; it has no leased slots; and its clock is the client's.
 """
 
 from __future__ import annotations
