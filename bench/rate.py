@@ -132,10 +132,9 @@ def _sustained_text(burst: dict[str, Any]) -> str:
     return "n/a" if s is None else f"{s:.2f} calls/s ({ratio:.1%})"
 
 
-def report(figures: dict[str, Any]) -> str:
-    lines = [f"rate: {figures['calls']} concurrent reads over {figures['tenants']} organisations, "
-             f"{figures['limit']} per {figures['window_s']:g} s each, {figures['concurrent']} in flight; "
-             f"allowed {figures['allowed_calls_per_s']:.1f} calls/s; {figures['repeats']} bursts"]
+def burst_report(figures: dict[str, Any]) -> list[str]:
+    """Console lines for each burst and the median (also used by replicas.py)."""
+    lines = []
     for i, b in enumerate(figures["bursts"], 1):
         lines.append(f"  burst {i}: sustained {_sustained_text(b)}; plain {b['plain_calls_per_s']:.2f} calls/s; "
                      f"wall {b['wall_s']:.2f} s vs ideal {b['ideal_wall_s']:.2f} s; {b['sandbox_api_requests']} "
@@ -143,25 +142,39 @@ def report(figures: dict[str, Any]) -> str:
         lines += [f"    {e}" for e in b["failure_examples"]]
     lines.append(f"  median burst: sustained {_sustained_text(figures['median'])}; 429s by problem: "
                  f"{figures['sandbox_rate_limited_detail']}")
-    return "\n".join(lines)
+    return lines
 
 
-def markdown(figures: dict[str, Any]) -> str:
+def burst_markdown(figures: dict[str, Any]) -> list[str]:
+    """The bursts table and the median line (also used by replicas.py)."""
     rows = [f"| {i} | {_sustained_text(b)} | {b['plain_calls_per_s']:.2f} | {b['wall_s']:.2f} / "
             f"{b['ideal_wall_s']:.2f} | {b['sandbox_api_requests']} | {b['sandbox_429s']} | {b['failures']} |"
             for i, b in enumerate(figures["bursts"], 1)]
-    return "\n".join([
-        f"{figures['calls']} concurrent `{TOOL}` reads spread over {figures['tenants']} organisations, "
-        f"{figures['repeats']} bursts one window apart; sandbox and client limiter both at {figures['limit']} calls "
-        f"per {figures['window_s']:g} s window and {figures['concurrent']} in flight per organisation. Allowed: "
-        f"{figures['allowed_calls_per_s']:.1f} calls/s.",
-        "",
+    return [
         "| burst | sustained calls/s (of allowed) | plain calls/s | wall / ideal s | requests | 429s | failures |",
         "|---:|---:|---:|---:|---:|---:|---:|",
         *rows,
         "",
         f"Median burst: **{_sustained_text(figures['median'])}**. 429s by problem, whole run: "
         f"{figures['sandbox_rate_limited_detail'] or 'none'}.",
+    ]
+
+
+def report(figures: dict[str, Any]) -> str:
+    lines = [f"rate: {figures['calls']} concurrent reads over {figures['tenants']} organisations, "
+             f"{figures['limit']} per {figures['window_s']:g} s each, {figures['concurrent']} in flight; "
+             f"allowed {figures['allowed_calls_per_s']:.1f} calls/s; {figures['repeats']} bursts"]
+    return "\n".join(lines + burst_report(figures))
+
+
+def markdown(figures: dict[str, Any]) -> str:
+    return "\n".join([
+        f"{figures['calls']} concurrent `{TOOL}` reads spread over {figures['tenants']} organisations, "
+        f"{figures['repeats']} bursts one window apart; sandbox and client limiter both at {figures['limit']} calls "
+        f"per {figures['window_s']:g} s window and {figures['concurrent']} in flight per organisation. Allowed: "
+        f"{figures['allowed_calls_per_s']:.1f} calls/s.",
+        "",
+        *burst_markdown(figures),
     ])
 
 

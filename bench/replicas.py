@@ -62,7 +62,7 @@ from typing import Any
 import httpx2
 
 from harness import BENCH, BenchError, check, cpu_seconds, finish, machine, summary, versions
-from rate import _sustained
+from rate import _sustained, burst_markdown, burst_report
 
 sys.path.insert(0, str(BENCH.parent / "tests"))  # the replica tests' machinery: Fleet, RedisServer, the sandbox
 from fleet import Fleet, Replica, Result
@@ -324,11 +324,6 @@ async def measure(calls: int, callers: int, rounds: int, pairs: int, bursts: int
     return figures
 
 
-def _sustained_text(burst: dict[str, Any]) -> str:
-    s, ratio = burst["sustained_calls_per_s"], burst["sustained_ratio"]
-    return "n/a" if s is None else f"{s:.2f} calls/s ({ratio:.1%})"
-
-
 def checks(figures: dict[str, Any]) -> list[dict[str, Any]]:
     on, o = figures["limits_on"], figures["overhead"]
     median, bursts = on["median"], on["bursts"]
@@ -387,14 +382,7 @@ def report(figures: dict[str, Any]) -> str:
         lines += [f"    {e}" for e in r["failure_examples"]]
     lines.append(f"limits on: {on['replicas']} replicas, {on['callers']} callers, one organisation, {on['limit']} per "
                  f"{on['window_s']:g} s, {on['concurrent']} in flight; allowed {on['allowed_calls_per_s']:.1f} calls/s")
-    for i, b in enumerate(on["bursts"], 1):
-        lines.append(f"  burst {i}: sustained {_sustained_text(b)}; plain {b['plain_calls_per_s']:.2f} calls/s; "
-                     f"wall {b['wall_s']:.2f} s vs ideal {b['ideal_wall_s']:.2f} s; {b['sandbox_api_requests']} "
-                     f"requests, {b['sandbox_429s']} × 429; failures {b['failures']}")
-        lines += [f"    {e}" for e in b["failure_examples"]]
-    lines.append(f"  median burst: sustained {_sustained_text(on['median'])}; 429s by problem: "
-                 f"{on['sandbox_rate_limited_detail']}")
-    return "\n".join(lines)
+    return "\n".join(lines + burst_report(on))
 
 
 def markdown(figures: dict[str, Any]) -> str:
@@ -411,9 +399,6 @@ def markdown(figures: dict[str, Any]) -> str:
         f"{cpu(r['client_cpu_ms_per_call'])} | {r['failures']} |" for r in rows]
     overhead_rows = [f"| {label} | {o[store]['median_ms']:.2f} | {o[store]['p10_ms']:.2f} | {o[store]['p90_ms']:.2f} | "
                      f"{o[store]['p99_ms']:.2f} |" for store, label in (("redis", "Redis"), ("file", "file store"))]
-    burst_rows = [f"| {i} | {_sustained_text(b)} | {b['plain_calls_per_s']:.2f} | {b['wall_s']:.2f} / "
-                  f"{b['ideal_wall_s']:.2f} | {b['sandbox_api_requests']} | {b['sandbox_429s']} | {b['failures']} |"
-                  for i, b in enumerate(on["bursts"], 1)]
     return "\n".join([
         "`serve --transport http --stateless` replicas (`tests/fleet.py`) against the sandbox, sharing one "
         "`redis-server` on loopback; one real OAuth login stored in Redis (or, for the file-store replica, in "
@@ -446,12 +431,7 @@ def markdown(figures: dict[str, Any]) -> str:
         f"{len(on['bursts'])} bursts of {on['bursts'][0]['calls']} `xero_contacts_get_contacts` calls one window "
         f"apart. Allowed: {on['allowed_calls_per_s']:g} calls/s.",
         "",
-        "| burst | sustained calls/s (of allowed) | plain calls/s | wall / ideal s | requests | 429s | failures |",
-        "|---:|---:|---:|---:|---:|---:|---:|",
-        *burst_rows,
-        "",
-        f"Median burst: **{_sustained_text(on['median'])}**. 429s by problem, whole run: "
-        f"{on['sandbox_rate_limited_detail'] or 'none'}.",
+        *burst_markdown(on),
     ])
 
 

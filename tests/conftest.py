@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,15 @@ def openapi_spec() -> Any:
 TENANT = "8d1bb3a3-3c1a-4b44-9c1e-0e6f0a7e2c11"
 TOKEN = "test-access-token-5f1c9e"  # recognisable, so tests can assert it never leaks
 API = "https://api.xero.com/api.xro/2.0"
+
+
+@pytest.fixture(scope="module")
+def served() -> Iterator[Any]:
+    """The standalone sandbox (`xero-contacts-mcp sandbox`) as a process, one per test module; tests reset it."""
+    from sandbox_process import sandbox_process
+
+    with sandbox_process() as process:
+        yield process
 
 
 @pytest.fixture

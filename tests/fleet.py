@@ -22,7 +22,7 @@ from typing import Any
 
 import httpx2
 
-from http_server import free_port
+from http_server import free_port, wait_healthy
 from sandbox_process import SandboxProcess, browser
 
 HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json",
@@ -51,18 +51,7 @@ class Replica:
                 stderr=stderr)
 
     def wait_ready(self, timeout: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout
-        while True:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"replica exited {self.process.returncode}: {self.log()}")
-            try:
-                if httpx2.get(f"{self.base}/healthz", timeout=1).status_code == 200:
-                    return
-            except httpx2.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"replica did not answer /healthz within {timeout:g} s: {self.log()}")
-            time.sleep(0.05)
+        wait_healthy(self.base, self.process, self.log, timeout)
 
     def kill(self) -> None:
         """SIGKILL: no clean-up of any kind, as when a node dies."""

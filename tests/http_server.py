@@ -7,8 +7,9 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import httpx2
 
@@ -17,6 +18,22 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def wait_healthy(base: str, process: subprocess.Popen[Any], log: Callable[[], str], timeout: float = 20.0) -> None:
+    """Return once `base`/healthz answers 200; raise with the server's log if it exits or takes too long."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited {process.returncode}: {log()}")
+        try:
+            if httpx2.get(f"{base}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx2.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"server did not answer /healthz within {timeout:g} s: {log()}")
+        time.sleep(0.05)
 
 
 @contextmanager
@@ -37,19 +54,9 @@ def http_server_process(*args: str, **env: str) -> Iterator[tuple[str, subproces
         env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            if process.poll() is not None:
-                error = process.stderr.read() if process.stderr else ""
-                raise RuntimeError(f"server exited {process.returncode}: {error}")
-            try:
-                if httpx2.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx2.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("server did not start within 20 s")
-            time.sleep(0.1)
+        # the pipe can be read to its end only once the server has exited
+        wait_healthy(base, process, lambda: process.stderr.read() if process.stderr and process.poll() is not None
+                     else "")
         yield base, process
     finally:
         process.terminate()

@@ -13,7 +13,6 @@ import stat
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,18 +22,12 @@ import pytest
 from mcp import ClientSession, StdioServerParameters, stdio_client
 
 from http_server import free_port
-from sandbox_process import SandboxProcess, browser, sandbox_process
+from sandbox_process import SandboxProcess, browser
 from xero_contacts_mcp.login import LoginError, run_login, run_logout
 from xero_contacts_mcp.runtime import open_runtime
 from xero_contacts_mcp.state.tokens import FileTokenStore
 
 Sandbox = SandboxProcess
-
-
-@pytest.fixture(scope="module")
-def served() -> Iterator[Sandbox]:
-    with sandbox_process() as process:
-        yield process
 
 
 @pytest.fixture

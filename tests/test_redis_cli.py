@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,7 @@ import pytest
 from fleet import Fleet
 from http_server import free_port
 from redis_server import RedisServer
-from sandbox_process import SandboxProcess, sandbox_process
+from sandbox_process import SandboxProcess
 from xero_contacts_mcp.cli import main
 
 PASSWORD = "cli-redis-secret-58d1"  # a test value that must never be printed
@@ -72,12 +71,6 @@ def test_the_redis_extra_missing_is_a_configuration_error(monkeypatch: pytest.Mo
 
 
 # ── login, tenants, logout and doctor on a login kept in Redis ──────────────────────────────────
-
-
-@pytest.fixture(scope="module")
-def served() -> Iterator[SandboxProcess]:
-    with sandbox_process() as process:
-        yield process
 
 
 def _use(fleet: Fleet, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -9,7 +9,7 @@ import asyncio
 import contextlib
 import math
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,17 +18,11 @@ import pytest
 
 from fleet import Fleet, Result
 from redis_server import RedisServer, redis_or_skip
-from sandbox_process import SandboxProcess, sandbox_process
+from sandbox_process import SandboxProcess
 
 READS = [("xero_contacts_get_contacts", {"summaryOnly": True}), ("xero_contacts_get_contact_groups", {})]
 UNLIMITED = {"XERO_MCP_TENANT_PER_MINUTE": "1000000", "XERO_MCP_TENANT_CONCURRENCY": "1000",
              "XERO_MCP_APP_PER_MINUTE": "100000000"}
-
-
-@pytest.fixture(scope="module")
-def served() -> Iterator[SandboxProcess]:
-    with sandbox_process() as process:
-        yield process
 
 
 @pytest.fixture

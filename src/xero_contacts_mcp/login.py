@@ -16,7 +16,8 @@ import secrets
 import socket
 import sys
 import webbrowser
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -28,7 +29,7 @@ from .runtime import app, connections_key
 from .settings import DEFAULT_SCOPES, Settings
 from .state.cache import SharedStateUnavailable
 from .state.tokens import Login, TokenStore
-from .stores import RedisNotInstalled, StoresUnavailable, open_stores
+from .stores import Stores, StoresUnavailable, open_stores
 from .xero.oauth import App, with_expiry
 
 LOOPBACK = {"localhost": ("127.0.0.1", "::1"), "127.0.0.1": ("127.0.0.1",), "::1": ("::1",)}
@@ -165,11 +166,16 @@ async def run_login(settings: Settings, *, tenant: str | None = None, wait: floa
         raise LoginError("set XERO_CLIENT_ID (and XERO_CLIENT_SECRET for a \"Web app\") to the app's credentials "
                          "from developer.xero.com first")
     redirect = parse_redirect(settings.xero_redirect_uri)
+    async with _stores(settings) as stores:  # Redis is checked before anyone signs in
+        return await _login(settings, stores.tokens, redirect, tenant, wait, open_browser, say, ask, transport)
+
+
+@asynccontextmanager
+async def _stores(settings: Settings) -> AsyncIterator[Stores]:
+    """Where login and logout keep the login; Redis trouble is a LoginError (one sentence, exit status 1)."""
     try:
-        async with open_stores(settings) as stores:  # Redis is checked before anyone signs in
-            return await _login(settings, stores.tokens, redirect, tenant, wait, open_browser, say, ask, transport)
-    except RedisNotInstalled:
-        raise
+        async with open_stores(settings) as stores:
+            yield stores
     except (StoresUnavailable, SharedStateUnavailable) as exc:
         raise LoginError(str(exc)) from None
 
@@ -292,15 +298,10 @@ async def run_logout(settings: Settings, say: Callable[[str], None] | None = Non
                      transport: httpx2.AsyncBaseTransport | None = None) -> bool:
     """Revoke the refresh token at Xero, then delete the store. False if revocation failed (the file is gone anyway)."""
     say = say or _print
-    try:
-        async with open_stores(settings) as stores:
-            revoked = await _logout(settings, stores.tokens, say, transport)
-            await stores.cache.delete(connections_key(settings))  # replicas must not list them from the cache
-            return revoked
-    except RedisNotInstalled:
-        raise
-    except (StoresUnavailable, SharedStateUnavailable) as exc:
-        raise LoginError(str(exc)) from None
+    async with _stores(settings) as stores:
+        revoked = await _logout(settings, stores.tokens, say, transport)
+        await stores.cache.delete(connections_key(settings))  # replicas must not list them from the cache
+        return revoked
 
 
 async def _logout(settings: Settings, store: TokenStore, say: Callable[[str], None],

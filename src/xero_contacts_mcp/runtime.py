@@ -15,7 +15,7 @@ from .settings import Settings
 from .state.cache import MemoryCache, SharedCache
 from .state.limiter import Limiter, LocalLimiter
 from .state.tokens import TokenStore
-from .stores import Stores, limits, open_stores
+from .stores import limits, open_stores
 from .tools.catalogue import Catalogue, load_catalogue
 from .tools.listing import Listing, from_catalogue, load_listing
 from .tools.runner import ToolRunner
@@ -38,7 +38,6 @@ class Runtime:
     runner: ToolRunner
     sandbox: Any = None  # the in-process Sandbox when --sandbox is on
     source: TokenSource | None = None  # where access tokens come from (None: no credentials)
-    stores: Stores | None = None  # where the login, caches and limiter windows live (None: the sandbox's own)
 
     @property
     def catalogue(self) -> Catalogue:
@@ -112,7 +111,6 @@ async def open_runtime(settings: Settings, *, transport: httpx2.AsyncBaseTranspo
     listing = from_catalogue(catalogue) if catalogue is not None else load_listing(settings.xero_mcp_tools_file)
     source: TokenSource | None = None
     connections_url: str | None = None
-    stores: Stores | None = None
     async with AsyncExitStack() as stack:
         if settings.xero_mcp_sandbox:  # one in-memory Xero per process: nothing to share, Redis or not
             sandbox, auth, transport, config = _sandbox(settings, sandbox)
@@ -137,4 +135,4 @@ async def open_runtime(settings: Settings, *, transport: httpx2.AsyncBaseTranspo
         chosen = catalogue if catalogue is not None else (lambda: load_catalogue(settings.xero_mcp_tools_file))
         runner = ToolRunner(chosen, client, listing=listing, names=selected_tools(settings, listing),
                             raw_results=settings.xero_mcp_raw_results, redact=redactor.redact)
-        yield Runtime(settings, listing, client, runner, sandbox, source, stores)
+        yield Runtime(settings, listing, client, runner, sandbox, source)

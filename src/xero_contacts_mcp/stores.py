@@ -18,10 +18,10 @@ from .state.tokens import FileTokenStore, TokenStore
 
 
 class StoresUnavailable(Exception):
-    """Redis is configured but cannot be used at start-up (not installed, unreachable): one sentence."""
+    """Redis is configured but does not answer at start-up: one sentence."""
 
 
-class RedisNotInstalled(StoresUnavailable):
+class RedisNotInstalled(Exception):
     """XERO_MCP_REDIS_URL is set but the `redis` extra is not installed (a configuration error: exit 2)."""
 
 
@@ -31,10 +31,6 @@ class Stores:
     cache: SharedCache
     limiter: Limiter
     redis: Any = None  # the RedisState when shared, for `doctor`'s checks
-
-    @property
-    def shared(self) -> bool:
-        return self.redis is not None
 
     def describe(self) -> str:
         return f"Redis {self.redis.describe()}" if self.redis is not None else "this process (no XERO_MCP_REDIS_URL)"

@@ -13,6 +13,7 @@ Xero (a 429). `RedisLimiter` keeps the same rule across replicas.
 
 from __future__ import annotations
 
+import math
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Mapping
@@ -175,22 +176,40 @@ class LocalLimiter:
 
     async def observe(self, tenant: str, status: int, headers: Mapping[str, str]) -> None:
         """Fold what Xero said into the tenant's state, for every caller."""
+        said = XeroSignals.read(status, headers)
         state = self._tenant(tenant)
         now = time.monotonic()
-        remaining = _int(headers.get("x-minlimit-remaining"))
-        if remaining is not None:
+        if said.remaining is not None:
             local = state.window.remaining(now)
-            if remaining < local:  # Xero counted calls we did not (another process, another app)
-                state.window.charge(local - remaining, now)
-        if _int(headers.get("x-daylimit-remaining")) == 0:
-            state.day_blocked_until = now + (_float(headers.get("retry-after")) or 900.0)
+            if said.remaining < local:  # Xero counted calls we did not (another process, another app)
+                state.window.charge(local - said.remaining, now)
+        if said.day_spent:
+            state.day_blocked_until = now + (said.retry_after or 900.0)
         if status == 429:
-            problem = (headers.get("x-rate-limit-problem") or "").lower()
-            wait = _float(headers.get("retry-after"))
-            if problem == "day":
-                state.day_blocked_until = now + (wait or 3600.0)
-            elif wait is not None:
-                state.paused_until = max(state.paused_until, now + wait)
+            if said.problem == "day":
+                state.day_blocked_until = now + (said.retry_after or 3600.0)
+            elif said.retry_after is not None:
+                state.paused_until = max(state.paused_until, now + said.retry_after)
+
+
+@dataclass(frozen=True)
+class XeroSignals:
+    """What one Xero response says about the limits (both limiters read it the same way)."""
+
+    status: int
+    remaining: int | None  # X-MinLimit-Remaining
+    retry_after: float | None  # Retry-After in seconds; absent unless a finite, non-negative number
+    day_spent: bool  # X-DayLimit-Remaining: 0
+    problem: str  # X-Rate-Limit-Problem, lower-cased
+
+    @classmethod
+    def read(cls, status: int, headers: Mapping[str, str]) -> XeroSignals:
+        return cls(status, _int(headers.get("x-minlimit-remaining")), _seconds(headers.get("retry-after")),
+                   _int(headers.get("x-daylimit-remaining")) == 0, (headers.get("x-rate-limit-problem") or "").lower())
+
+    @property
+    def anything(self) -> bool:
+        return self.remaining is not None or self.day_spent or self.status == 429
 
 
 def _int(value: str | None) -> int | None:
@@ -200,8 +219,9 @@ def _int(value: str | None) -> int | None:
         return None
 
 
-def _float(value: str | None) -> float | None:
+def _seconds(value: str | None) -> float | None:
     try:
-        return float(value) if value is not None else None
+        seconds = float(value) if value is not None else None
     except ValueError:
         return None
+    return seconds if seconds is not None and math.isfinite(seconds) and seconds >= 0 else None

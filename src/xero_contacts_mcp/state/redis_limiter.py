@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import time
 import uuid
 from collections.abc import AsyncIterator, Mapping
@@ -28,7 +27,7 @@ from dataclasses import dataclass, field
 import anyio
 from redis.exceptions import RedisError
 
-from .limiter import LimitExceeded, Limits
+from .limiter import LimitExceeded, Limits, XeroSignals
 from .redis_state import RedisState, release_quietly
 
 log = logging.getLogger(__name__)
@@ -247,33 +246,15 @@ class RedisLimiter:
 
     async def observe(self, tenant: str, status: int, headers: Mapping[str, str]) -> None:
         """Fold what Xero said into the tenant's shared state, for every replica."""
-        remaining = _int(headers.get("x-minlimit-remaining"))
-        retry = _seconds(headers.get("retry-after"))
-        problem = (headers.get("x-rate-limit-problem") or "").lower()
-        day_spent = _int(headers.get("x-daylimit-remaining")) == 0
-        if remaining is None and not day_spent and status != 429:
+        said = XeroSignals.read(status, headers)
+        if not said.anything:
             return  # nothing to fold in: no round trip
         window, _, paused, day = self._keys(tenant)
+        retry = said.retry_after
         args: list[str | int] = [
-            self._window_us, self.limits.per_window, -1 if remaining is None else max(0, remaining), int(day_spent),
-            status, int(problem == "day"), -1 if retry is None else round(retry * 1_000_000),
-            f"debt:{uuid.uuid4().hex}",
+            self._window_us, self.limits.per_window, -1 if said.remaining is None else max(0, said.remaining),
+            int(said.day_spent), status, int(said.problem == "day"),
+            -1 if retry is None else round(retry * 1_000_000), f"debt:{uuid.uuid4().hex}",
         ]
         with self.state.guard(f"recording Xero's limits for tenant {tenant}"):
             await self.state.script(_OBSERVE)(keys=[window, paused, day], args=args)
-
-
-def _int(value: str | None) -> int | None:
-    try:
-        return int(value) if value is not None else None
-    except ValueError:
-        return None
-
-
-def _seconds(value: str | None) -> float | None:
-    """Retry-After in seconds; a value that is not a finite, non-negative number counts as absent."""
-    try:
-        seconds = float(value) if value is not None else None
-    except ValueError:
-        return None
-    return seconds if seconds is not None and math.isfinite(seconds) and seconds >= 0 else None

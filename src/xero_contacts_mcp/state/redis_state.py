@@ -21,7 +21,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from dataclasses import asdict, replace
+from dataclasses import replace
 from typing import Any, Self
 
 import anyio
@@ -279,11 +279,8 @@ class RedisTokenStore:
 
     def _parse(self, text: str) -> Login:
         try:
-            data = json.loads(text)
-            return Login(token=dict(data["token"]), client_id=str(data["client_id"]),
-                         tenant_id=data.get("tenant_id"), connections=list(data.get("connections") or []),
-                         saved_at=float(data.get("saved_at") or 0), version=int(data.get("version") or 0))
-        except (ValueError, KeyError, TypeError):
+            return Login.from_json(text)
+        except ValueError:
             raise self._not_a_login() from None
 
     def _not_a_login(self) -> TokenStoreError:
@@ -296,7 +293,7 @@ class RedisTokenStore:
         saved = replace(login, saved_at=time.time(), version=login.version + 1)
         with self.state.guard("saving the login"):
             done, version = await self.state.script(_SAVE)(
-                keys=[self._key], args=[login.version, json.dumps(asdict(saved))])
+                keys=[self._key], args=[login.version, saved.to_json()])
         if int(done) == 1:
             return saved
         if int(done) == -1:

@@ -48,6 +48,20 @@ class Login:
     def expires_at(self) -> float:
         return float(self.token.get("expires_at") or 0)
 
+    def to_json(self, indent: int | None = None) -> str:
+        return json.dumps(asdict(self), indent=indent)
+
+    @classmethod
+    def from_json(cls, text: str) -> Login:
+        """The login a store holds; ValueError when the text is not a login this program wrote."""
+        try:
+            data = json.loads(text)
+            return cls(token=dict(data["token"]), client_id=str(data["client_id"]), tenant_id=data.get("tenant_id"),
+                       connections=list(data.get("connections") or []), saved_at=float(data.get("saved_at") or 0),
+                       version=int(data.get("version") or 0))
+        except (ValueError, KeyError, TypeError):
+            raise ValueError("not a login") from None
+
 
 class TokenStore(Protocol):
     """Where a login lives; async because a shared store is a network round trip.
@@ -102,11 +116,8 @@ class FileTokenStore:
         except OSError as exc:
             raise TokenStoreError(f"cannot read the token file {self.path}: {exc.strerror}") from None
         try:
-            data = json.loads(text)
-            return Login(token=dict(data["token"]), client_id=str(data["client_id"]),
-                         tenant_id=data.get("tenant_id"), connections=list(data.get("connections") or []),
-                         saved_at=float(data.get("saved_at") or 0), version=int(data.get("version") or 0))
-        except (ValueError, KeyError, TypeError):
+            return Login.from_json(text)
+        except ValueError:
             raise TokenStoreError(f"the token file {self.path} is not a login this program wrote; "
                                   "run `xero-contacts-mcp login` again") from None
 
@@ -123,7 +134,7 @@ class FileTokenStore:
         return saved
 
     def _write(self, login: Login) -> None:
-        data = json.dumps(asdict(login), indent=2).encode()
+        data = login.to_json(indent=2).encode()
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         fd, temp = tempfile.mkstemp(prefix=".tokens-", suffix=".tmp", dir=self.path.parent)
         try:
