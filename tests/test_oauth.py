@@ -408,3 +408,16 @@ async def test_a_refresh_never_brings_back_a_deleted_login(store_settings: Any, 
         with pytest.raises(StaleWriteError, match="no login is stored"):
             await stores.tokens.save(stored)
         assert await stores.tokens.load() is None
+
+
+async def test_a_store_that_no_longer_holds_a_login_is_an_error_that_says_what_to_do(oauth_settings: Any,
+                                                                                    sandbox: Sandbox) -> None:
+    settings = oauth_settings()
+    await login(settings, tenant=sandbox.info["tenant_id"])
+    async with open_runtime(settings) as rt:
+        assert not (await rt.runner.run("xero_contacts_get_contacts", {})).is_error
+        Path(settings.xero_token_file).write_text("not json")  # damaged while the server runs
+        sandbox.post("clock", {"advance": 1900})  # the token expires: the store must be read to refresh
+        result = await rt.runner.run("xero_contacts_get_contacts", {})
+    assert result.is_error and "not a login this program wrote" in result.text
+    assert "run `xero-contacts-mcp login` again" in result.text and "nothing was sent" in result.text

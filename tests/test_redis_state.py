@@ -447,3 +447,37 @@ async def test_a_hung_redis_times_out_and_answers_again_later(own_redis_server: 
 async def _enter(manager: Any) -> None:
     async with manager:
         pass
+
+
+# ── through the client: Redis failing after Xero has answered ───────────────────────────────────
+
+
+@pytest.mark.parametrize(("status", "expected"), [
+    (200, None),  # a write Xero applied is reported as applied, not as "nothing was sent"
+    (403, "Xero refused access to organisation"),  # the 403 is what the caller must act on
+])
+async def test_redis_failing_after_xero_answered_keeps_xeros_answer(
+        own_redis_server: RedisServer, settings_factory: Any, httpx2_mock: Any, status: int,
+        expected: str | None) -> None:
+    import respx
+
+    from conftest import API
+    from xero_contacts_mcp.runtime import open_runtime
+
+    def answer(request: Any) -> respx.MockResponse:
+        own_redis_server.stop()  # Redis goes away while the request is at Xero
+        return respx.MockResponse(status, json={"Contacts": [{"ContactID": "c1", "Name": "Applied"}]}
+                                  if status == 200 else {"Detail": "AuthorizationUnsuccessful"},
+                                  headers={"X-MinLimit-Remaining": "10"})
+
+    httpx2_mock.put(f"{API}/Contacts").mock(side_effect=answer)
+    settings = settings_factory(xero_mcp_redis_url=own_redis_server.url, xero_tenant_id=None,
+                                xero_connections_url="https://api.xero.com/connections")
+    async with open_runtime(settings) as rt:
+        result = await rt.runner.run("xero_contacts_create_contacts", {
+            "xero-tenant-id": "8d1bb3a3-3c1a-4b44-9c1e-0e6f0a7e2c11", "Contacts": [{"Name": "Applied"}]})
+    if expected is None:
+        assert not result.is_error, result.text
+        assert result.data["Contacts"][0]["Name"] == "Applied"
+    else:
+        assert result.is_error and expected in result.text and "Shared state" not in result.text

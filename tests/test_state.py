@@ -68,3 +68,13 @@ async def test_memory_cache_expires_and_locks() -> None:
         for i in range(3):
             tg.start_soon(worker, i)
     assert all(order[k] == order[k + 1] for k in range(0, len(order), 2))  # never interleaved
+
+
+async def test_a_lock_held_too_long_is_a_store_error_not_a_crash(tmp_path: Path) -> None:
+    from xero_contacts_mcp.state.tokens import TokenStoreError
+
+    holder, waiter = FileTokenStore(tmp_path / "tokens.json"), FileTokenStore(tmp_path / "tokens.json")
+    async with holder.lock():
+        with pytest.raises(TokenStoreError, match="held the login lock"):
+            async with waiter.lock(wait=0.2):
+                pass
