@@ -20,6 +20,34 @@ class UsageError(Exception):
     """Bad usage or invalid configuration: exit status 2."""
 
 
+class ConfigurationError(UsageError):
+    """Configuration that can never work (see config_check): the first fault is the sentence shown."""
+
+    def __init__(self, problems: list[Any]) -> None:
+        more = f" ({len(problems) - 1} more: `xero-contacts-mcp doctor` lists them)" if len(problems) > 1 else ""
+        super().__init__(f"invalid configuration: {problems[0].sentence()}{more}")
+        self.problems = problems
+
+
+def _port(text: str) -> int:
+    """A TCP port, refused while the arguments are parsed (exit 2) rather than by the socket layer."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is outside 0-65535 (0 picks a free port)")
+    return port
+
+
+def _tenant(text: str) -> str:
+    from .config_check import is_uuid
+
+    if not is_uuid(text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a tenant id (a UUID); `tenants` lists them")
+    return text
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="xero-contacts-mcp",
@@ -45,7 +73,7 @@ def _parser() -> argparse.ArgumentParser:
 
     sandbox = commands.add_parser("sandbox", help="serve the built-in Xero sandbox API on loopback")
     sandbox.add_argument("--host", default="127.0.0.1", help="loopback address to bind (default 127.0.0.1)")
-    sandbox.add_argument("--port", type=int, default=8765, help="port (default 8765; 0 picks a free one)")
+    sandbox.add_argument("--port", type=_port, default=8765, help="port (default 8765; 0 picks a free one)")
     sandbox.add_argument("--empty", action="store_true", help="start with no demo data")
 
     tools = commands.add_parser("tools", help="list the tools the current selection would serve")
@@ -59,7 +87,7 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("demo", help="a scripted agent session over real MCP stdio against the sandbox")
 
     login = commands.add_parser("login", help="sign in to Xero (authorization code + PKCE) and store the tokens")
-    login.add_argument("--tenant", help="tenant id of the default organisation")
+    login.add_argument("--tenant", type=_tenant, help="tenant id of the default organisation")
     login.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for the browser (default 300)")
     login.add_argument("--read-only", action="store_true", default=None, help="ask only for the .read scopes")
     commands.add_parser("logout", help="revoke the stored login at Xero and delete it")
@@ -87,14 +115,18 @@ def _serve_options(parser: argparse.ArgumentParser) -> None:
     _selection_options(parser)
     parser.add_argument("--transport", choices=["stdio", "http"], default="stdio", help="MCP transport (default stdio)")
     parser.add_argument("--host", default="127.0.0.1", help="HTTP: address to bind (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8000, help="HTTP: port (default 8000)")
+    parser.add_argument("--port", type=_port, default=8000, help="HTTP: port (default 8000; 0 picks a free one)")
     parser.add_argument("--stateless", action="store_true", default=None,
                         help="HTTP: keep no per-session state (for replicas behind a load balancer)")
 
 
 def _settings(ns: argparse.Namespace) -> Settings:
+    """The settings, checked: ConfigurationError for a value that can never work; unknown names warned of."""
+    import os
+
     from pydantic import ValidationError
 
+    from . import config_check
     from .settings import Settings
 
     overrides: dict[str, Any] = {}
@@ -112,12 +144,21 @@ def _settings(ns: argparse.Namespace) -> Settings:
         overrides["xero_mcp_tools_file"] = ns.tools_file
     if ns.debug:
         overrides["xero_mcp_log_level"] = "DEBUG"
+    env_file = config_check.env_file(Settings)
+    problems = config_check.dotenv_problems(env_file) if env_file is not None else []
+    if problems:  # python-dotenv would only warn and drop the line
+        raise ConfigurationError(problems)
+    for warning in config_check.unknown_names(Settings.model_fields, os.environ,
+                                              config_check.dotenv_names(env_file), env_file):
+        print(f"xero-contacts-mcp: warning: {warning}", file=sys.stderr)
     try:
-        return Settings(**overrides)
+        settings = Settings(**overrides)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where, message = ".".join(map(str, first["loc"])).upper(), str(first["msg"]).removeprefix("Value error, ")
-        raise UsageError(f"invalid configuration: {where}: {message}") from None
+        raise ConfigurationError([config_check.validation_problem(exc)]) from None
+    problems = config_check.settings_problems(settings)
+    if problems:
+        raise ConfigurationError(problems)
+    return settings
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -135,7 +176,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             from .demo import run_demo
 
             return run_demo()
-        settings = _settings(ns)
+        try:
+            settings = _settings(ns)
+        except ConfigurationError as exc:
+            if command == "doctor":  # the report on stdout, every fault with its fix; the sentence on stderr
+                from .doctor import report_configuration
+
+                report_configuration(exc.problems)
+            raise
         from . import logs
 
         logs.setup(settings.xero_mcp_log_level, settings.secrets())
@@ -197,7 +245,7 @@ def _dispatch(command: str, ns: argparse.Namespace, settings: Settings) -> int:
     if command == "doctor":
         from .doctor import run_doctor
 
-        return EXIT_OK if anyio.run(run_doctor, settings) else EXIT_FAILURE
+        return anyio.run(run_doctor, settings)
     if command == "claude-config":
         import json
 
