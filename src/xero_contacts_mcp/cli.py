@@ -218,15 +218,22 @@ def _dispatch(command: str, ns: argparse.Namespace, settings: Settings) -> int:
     if command == "serve":
         if ns.transport == "http":
             from .server.http import HTTPConfigError, check
+            from .server.listen import BindError, listen
 
             options = _http_options(ns, settings)
             try:
                 check(options)
             except HTTPConfigError as exc:
                 raise UsageError(str(exc)) from None
-            anyio.run(_serve, settings, options)
+            try:  # before anything starts or logs: a busy port is one sentence, and nothing claims to serve
+                sock = listen(options.host, options.port)
+            except BindError as exc:
+                print(f"xero-contacts-mcp: {exc}", file=sys.stderr)
+                return EXIT_FAILURE
+            with sock:
+                anyio.run(_serve, settings, options, sock)
         else:
-            anyio.run(_serve, settings, None)
+            anyio.run(_serve, settings, None, None)
         return EXIT_OK
     if command == "tools":
         return _tools(settings)
@@ -270,7 +277,7 @@ def _http_options(ns: argparse.Namespace, settings: Settings) -> Any:
                        allowed_hosts=split_names(settings.xero_mcp_allowed_hosts) or [])
 
 
-async def _serve(settings: Settings, http: Any) -> None:
+async def _serve(settings: Settings, http: Any, sock: Any) -> None:
     from .runtime import open_runtime
     from .server.app import build_server
     from .tools.runner import UnknownToolError
@@ -281,11 +288,31 @@ async def _serve(settings: Settings, http: Any) -> None:
         if http is None:
             from .server.stdio import run_stdio
 
+            if sys.stdin.isatty():  # a person started it by hand: say why it seems to hang
+                print(f"xero-contacts-mcp: waiting for an MCP client on stdin (an MCP client such as Claude Desktop "
+                      f"starts this command itself; Ctrl-C stops it); credentials: {_credential_state(runtime)}.",
+                      file=sys.stderr, flush=True)
             await run_stdio(server)
         else:
             from .server.http import run_http
 
-            await run_http(server, http)
+            await run_http(server, http, sock)
+
+
+def _credential_state(runtime: Any) -> str:
+    """Which credentials calls will use, said without contacting Xero."""
+    from .xero.oauth import CustomConnection, StaticToken, StoredLogin
+
+    source = runtime.source
+    if runtime.settings.xero_mcp_sandbox:
+        return "none needed (built-in sandbox)"
+    if isinstance(source, StaticToken):
+        return "XERO_ACCESS_TOKEN"
+    if isinstance(source, StoredLogin):
+        return "the stored login (`xero-contacts-mcp login`)"
+    if isinstance(source, CustomConnection):
+        return "XERO_CLIENT_ID + XERO_CLIENT_SECRET as a Custom Connection"
+    return "none configured, so every call will say how to connect (run `xero-contacts-mcp login`, or try --sandbox)"
 
 
 async def _login(settings: Settings, tenant: str | None, wait: float) -> int:
@@ -342,6 +369,24 @@ def _tools(settings: Settings) -> int:
     return EXIT_OK
 
 
+def _excluded_by(settings: Settings, tool: Any) -> str:
+    """Which selector leaves a known tool out, and how to let it in (the rules are tools.selection's)."""
+    from .tools.selection import split_names
+
+    name = tool.name
+    if settings.xero_mcp_read_only and not tool.annotations.readOnlyHint:
+        return "--read-only (or XERO_MCP_READ_ONLY) serves only the tools that read, and it writes"
+    if name in (split_names(settings.xero_mcp_exclude_tools) or []):
+        return "--exclude-tools (or XERO_MCP_EXCLUDE_TOOLS) lists it; drop it from there"
+    toolsets, tools = split_names(settings.xero_mcp_toolsets), split_names(settings.xero_mcp_tools)
+    if toolsets is None and tools is not None:
+        return f"--tools (or XERO_MCP_TOOLS) lists only {', '.join(tools)}; add {name}, or --toolsets {tool.toolset}"
+    if toolsets is not None:
+        return (f"--toolsets (or XERO_MCP_TOOLSETS) is {','.join(toolsets)}, without its toolset {tool.toolset}; "
+                f"add {tool.toolset}, or pass --tools {name}")
+    return "the tool selection leaves it out; `xero-contacts-mcp tools` lists what is served"
+
+
 def _arguments(text: str) -> dict[str, Any]:
     import json
 
@@ -369,6 +414,9 @@ async def _call(settings: Settings, name: str, arguments: dict[str, Any]) -> int
         try:
             result = await runtime.runner.run(name, arguments)
         except UnknownToolError:
+            if name in runtime.catalogue.by_name:
+                why = _excluded_by(settings, runtime.catalogue.by_name[name])
+                raise UsageError(f"{name} is not served with this selection: {why}") from None
             raise UsageError(f"unknown tool {name!r}; `xero-contacts-mcp tools` lists them") from None
     if result.is_error:
         print(result.text, file=sys.stderr)
