@@ -101,6 +101,8 @@ class TokenFileUnusable(TokenStoreError):
 def _unusable(action: str, path: Path, exc: OSError) -> TokenFileUnusable:
     if isinstance(exc, IsADirectoryError) or path.is_dir():
         fix = "set XERO_TOKEN_FILE to a file path (it names a directory)"
+    elif isinstance(exc, NotADirectoryError | FileExistsError):
+        fix = "part of its path is a file, not a directory: set XERO_TOKEN_FILE to a path in a directory"
     elif isinstance(exc, PermissionError):
         fix = f"fix the permissions of {path} and its directory (this user must read and write them), " \
               "or set XERO_TOKEN_FILE to a path this user can write"
