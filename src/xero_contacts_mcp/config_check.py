@@ -39,12 +39,14 @@ class Problem:
 
 
 def env_file(settings_cls: type[BaseModel]) -> Path | None:
-    """The `.env` the settings read (relative to the working directory), or None when there is none."""
-    name = settings_cls.model_config.get("env_file")
-    if not isinstance(name, str | Path):
-        return None
-    path = Path(name)
-    return path if path.is_file() else None
+    """The `.env` the settings read (relative to the working directory), or None when there is none.
+
+    With several configured, the last that exists: it is the one whose values win.
+    """
+    configured: Any = settings_cls.model_config.get("env_file")
+    names = [configured] if isinstance(configured, str | Path) else list(configured or [])
+    existing = [Path(name) for name in names if Path(name).is_file()]
+    return existing[-1] if existing else None
 
 
 def dotenv_problems(path: Path) -> list[Problem]:
