@@ -99,7 +99,7 @@ def test_login_tenant_and_a_port_out_of_range_are_refused_while_parsing(tmp_path
         done = run(*args, cwd=tmp_path)
         assert done.returncode == 2, args
         assert "Traceback" not in done.stderr
-        assert done.stderr.strip().splitlines()[-1].split(": error: ", 1)[1] in (
+        assert one_sentence(done.stderr).split(": ", 1)[1].split(" (see `")[0] in (
             "argument --tenant: 'acme' is not a tenant id (a UUID); `tenants` lists them",
             "argument --port: 99999 is outside 0-65535 (0 picks a free port)",
             "argument --port: -1 is outside 0-65535 (0 picks a free port)")

@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from . import __version__
 
@@ -29,6 +29,13 @@ class ConfigurationError(UsageError):
         self.problems = problems
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with bad usage as one sentence (exit 2) instead of a usage block and an error line."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: {message} (see `{self.prog} --help`)\n")
+
+
 def _port(text: str) -> int:
     """A TCP port, refused while the arguments are parsed (exit 2) rather than by the socket layer."""
     try:
@@ -49,7 +56,7 @@ def _tenant(text: str) -> str:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="xero-contacts-mcp",
         description="MCP server for Xero Contacts, Contact Groups and Tracking Categories.",
     )
@@ -57,13 +64,13 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
     parser.add_argument("--tools-file", type=Path, help="read tools from this tools.yaml instead of the packaged one")
     # The same options after the command too (`serve --debug`); SUPPRESS keeps a value given before it.
-    common = argparse.ArgumentParser(add_help=False)
+    common = _Parser(add_help=False)
     common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     common.add_argument("--tools-file", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     add = commands.add_parser
 
-    def add_parser(name: str, **kw: Any) -> argparse.ArgumentParser:
+    def add_parser(name: str, **kw: Any) -> _Parser:
         return add(name, parents=[common], **kw)
 
     commands.add_parser = add_parser  # type: ignore[method-assign]
