@@ -84,10 +84,11 @@ async def run_doctor(settings: Settings, say: Callable[[str], None] | None = Non
 
 def _configuration(settings: Settings, record: Callable[[Check], Check]) -> None:
     """What start-up already checked (tenant id, URLs), said out loud; and the redirect URI `login` needs."""
+    from .config_check import NOT_HTTP
     from .login import RedirectError, parse_redirect
 
-    urls = sorted(name.upper() for name in type(settings).model_fields if name.endswith("_url")
-                  and name != "xero_mcp_redis_url" and getattr(settings, name) is not None)
+    urls = [name for name in type(settings).model_fields if name.endswith("_url")
+            and name not in NOT_HTTP and getattr(settings, name) is not None]
     tenant = f"XERO_TENANT_ID {settings.xero_tenant_id} is a UUID; " if settings.xero_tenant_id else ""
     record(Check(True, f"configuration: {tenant}{len(urls)} URLs are absolute http(s) URLs"))
     try:
@@ -110,9 +111,14 @@ def _catalogue(settings: Settings, record: Callable[[Check], Check]) -> Any:
     try:
         catalogue = load_catalogue(settings.xero_mcp_tools_file)
         served = selected_tools(settings, from_catalogue(catalogue))
-    except (CatalogueError, SelectionError) as exc:
-        record(Check(False, f"tools: {exc}",
-                     "fix tools.yaml or the tool selection (--toolsets/--tools/--exclude-tools)", config=True))
+    except SelectionError as exc:
+        record(Check(False, f"tools: {exc}", "use only the valid names listed, in --toolsets/--tools/--exclude-tools "
+                     "or XERO_MCP_TOOLSETS/XERO_MCP_TOOLS/XERO_MCP_EXCLUDE_TOOLS", config=True))
+        return None
+    except CatalogueError as exc:
+        fix = ("point --tools-file (XERO_MCP_TOOLS_FILE) at a readable, valid tools.yaml, or drop it to use the "
+               "packaged one") if settings.xero_mcp_tools_file else "reinstall: the packaged tools.yaml is damaged"
+        record(Check(False, f"tools: {exc}", fix, config=True))
         return None
     read_only = " (read-only)" if settings.xero_mcp_read_only else ""
     record(Check(bool(served), f"tools.yaml valid; {len(served)} of {len(catalogue.tools)} tools served{read_only}",
