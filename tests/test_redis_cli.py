@@ -50,7 +50,8 @@ def test_an_unreachable_redis_stops_serve_at_start_up_with_one_line() -> None:
     url = f"redis://:{PASSWORD}@127.0.0.1:{free_port()}/0"  # nothing listens there
     for args in (["serve"], ["serve", "--transport", "http", "--stateless", "--port", str(free_port())],
                  ["call", "xero_contacts_get_contact_groups"]):
-        done = _run(*args, XERO_MCP_REDIS_URL=url, XERO_ACCESS_TOKEN="t", XERO_TENANT_ID="x")
+        done = _run(*args, XERO_MCP_REDIS_URL=url, XERO_ACCESS_TOKEN="t",
+                    XERO_TENANT_ID="8d1bb3a3-3c1a-4b44-9c1e-0e6f0a7e2c11")
         assert done.returncode == 1, (args, done.stderr)
         lines = done.stderr.strip().splitlines()
         assert len(lines) == 1 and "could not be reached" in lines[0] and "127.0.0.1" in lines[0], done.stderr

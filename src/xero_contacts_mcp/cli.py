@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from . import __version__
 
@@ -20,8 +20,43 @@ class UsageError(Exception):
     """Bad usage or invalid configuration: exit status 2."""
 
 
+class ConfigurationError(UsageError):
+    """Configuration that can never work (see config_check): the first fault is the sentence shown."""
+
+    def __init__(self, problems: list[Any]) -> None:
+        more = f" ({len(problems) - 1} more: `xero-contacts-mcp doctor` lists them)" if len(problems) > 1 else ""
+        super().__init__(f"invalid configuration: {problems[0].sentence()}{more}")
+        self.problems = problems
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with bad usage as one sentence (exit 2) instead of a usage block and an error line."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: {message} (see `{self.prog} --help`)\n")
+
+
+def _port(text: str) -> int:
+    """A TCP port, refused while the arguments are parsed (exit 2) rather than by the socket layer."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is outside 0-65535 (0 picks a free port)")
+    return port
+
+
+def _tenant(text: str) -> str:
+    from .config_check import is_uuid
+
+    if not is_uuid(text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a tenant id (a UUID); `tenants` lists them")
+    return text
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="xero-contacts-mcp",
         description="MCP server for Xero Contacts, Contact Groups and Tracking Categories.",
     )
@@ -29,13 +64,13 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
     parser.add_argument("--tools-file", type=Path, help="read tools from this tools.yaml instead of the packaged one")
     # The same options after the command too (`serve --debug`); SUPPRESS keeps a value given before it.
-    common = argparse.ArgumentParser(add_help=False)
+    common = _Parser(add_help=False)
     common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     common.add_argument("--tools-file", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     add = commands.add_parser
 
-    def add_parser(name: str, **kw: Any) -> argparse.ArgumentParser:
+    def add_parser(name: str, **kw: Any) -> _Parser:
         return add(name, parents=[common], **kw)
 
     commands.add_parser = add_parser  # type: ignore[method-assign]
@@ -45,7 +80,7 @@ def _parser() -> argparse.ArgumentParser:
 
     sandbox = commands.add_parser("sandbox", help="serve the built-in Xero sandbox API on loopback")
     sandbox.add_argument("--host", default="127.0.0.1", help="loopback address to bind (default 127.0.0.1)")
-    sandbox.add_argument("--port", type=int, default=8765, help="port (default 8765; 0 picks a free one)")
+    sandbox.add_argument("--port", type=_port, default=8765, help="port (default 8765; 0 picks a free one)")
     sandbox.add_argument("--empty", action="store_true", help="start with no demo data")
 
     tools = commands.add_parser("tools", help="list the tools the current selection would serve")
@@ -59,7 +94,7 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("demo", help="a scripted agent session over real MCP stdio against the sandbox")
 
     login = commands.add_parser("login", help="sign in to Xero (authorization code + PKCE) and store the tokens")
-    login.add_argument("--tenant", help="tenant id of the default organisation")
+    login.add_argument("--tenant", type=_tenant, help="tenant id of the default organisation")
     login.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for the browser (default 300)")
     login.add_argument("--read-only", action="store_true", default=None, help="ask only for the .read scopes")
     commands.add_parser("logout", help="revoke the stored login at Xero and delete it")
@@ -87,14 +122,18 @@ def _serve_options(parser: argparse.ArgumentParser) -> None:
     _selection_options(parser)
     parser.add_argument("--transport", choices=["stdio", "http"], default="stdio", help="MCP transport (default stdio)")
     parser.add_argument("--host", default="127.0.0.1", help="HTTP: address to bind (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8000, help="HTTP: port (default 8000)")
+    parser.add_argument("--port", type=_port, default=8000, help="HTTP: port (default 8000; 0 picks a free one)")
     parser.add_argument("--stateless", action="store_true", default=None,
                         help="HTTP: keep no per-session state (for replicas behind a load balancer)")
 
 
 def _settings(ns: argparse.Namespace) -> Settings:
+    """The settings, checked: ConfigurationError for a value that can never work; unknown names warned of."""
+    import os
+
     from pydantic import ValidationError
 
+    from . import config_check
     from .settings import Settings
 
     overrides: dict[str, Any] = {}
@@ -112,12 +151,21 @@ def _settings(ns: argparse.Namespace) -> Settings:
         overrides["xero_mcp_tools_file"] = ns.tools_file
     if ns.debug:
         overrides["xero_mcp_log_level"] = "DEBUG"
+    env_file = config_check.env_file(Settings)
+    problems = config_check.dotenv_problems(env_file) if env_file is not None else []
+    if problems:  # python-dotenv would only warn and drop the line
+        raise ConfigurationError(problems)
+    for warning in config_check.unknown_names(Settings.model_fields, os.environ,
+                                              config_check.dotenv_names(env_file), env_file):
+        print(f"xero-contacts-mcp: warning: {warning}", file=sys.stderr)
     try:
-        return Settings(**overrides)
+        settings = Settings(**overrides)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where, message = ".".join(map(str, first["loc"])).upper(), str(first["msg"]).removeprefix("Value error, ")
-        raise UsageError(f"invalid configuration: {where}: {message}") from None
+        raise ConfigurationError([config_check.validation_problem(exc)]) from None
+    problems = config_check.settings_problems(settings)
+    if problems:
+        raise ConfigurationError(problems)
+    return settings
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -135,7 +183,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             from .demo import run_demo
 
             return run_demo()
-        settings = _settings(ns)
+        try:
+            settings = _settings(ns)
+        except ConfigurationError as exc:
+            if command == "doctor":  # the report on stdout, every fault with its fix; the sentence on stderr
+                from .doctor import report_configuration
+
+                report_configuration(exc.problems)
+            raise
         from . import logs
 
         logs.setup(settings.xero_mcp_log_level, settings.secrets())
@@ -170,15 +225,22 @@ def _dispatch(command: str, ns: argparse.Namespace, settings: Settings) -> int:
     if command == "serve":
         if ns.transport == "http":
             from .server.http import HTTPConfigError, check
+            from .server.listen import BindError, listen
 
             options = _http_options(ns, settings)
             try:
                 check(options)
             except HTTPConfigError as exc:
                 raise UsageError(str(exc)) from None
-            anyio.run(_serve, settings, options)
+            try:  # before anything starts or logs: a busy port is one sentence, and nothing claims to serve
+                sock = listen(options.host, options.port)
+            except BindError as exc:
+                print(f"xero-contacts-mcp: {exc}", file=sys.stderr)
+                return EXIT_FAILURE
+            with sock:
+                anyio.run(_serve, settings, options, sock)
         else:
-            anyio.run(_serve, settings, None)
+            anyio.run(_serve, settings, None, None)
         return EXIT_OK
     if command == "tools":
         return _tools(settings)
@@ -197,7 +259,7 @@ def _dispatch(command: str, ns: argparse.Namespace, settings: Settings) -> int:
     if command == "doctor":
         from .doctor import run_doctor
 
-        return EXIT_OK if anyio.run(run_doctor, settings) else EXIT_FAILURE
+        return anyio.run(run_doctor, settings)
     if command == "claude-config":
         import json
 
@@ -222,7 +284,7 @@ def _http_options(ns: argparse.Namespace, settings: Settings) -> Any:
                        allowed_hosts=split_names(settings.xero_mcp_allowed_hosts) or [])
 
 
-async def _serve(settings: Settings, http: Any) -> None:
+async def _serve(settings: Settings, http: Any, sock: Any) -> None:
     from .runtime import open_runtime
     from .server.app import build_server
     from .tools.runner import UnknownToolError
@@ -233,11 +295,31 @@ async def _serve(settings: Settings, http: Any) -> None:
         if http is None:
             from .server.stdio import run_stdio
 
+            if sys.stdin.isatty():  # a person started it by hand: say why it seems to hang
+                print(f"xero-contacts-mcp: waiting for an MCP client on stdin (an MCP client such as Claude Desktop "
+                      f"starts this command itself; Ctrl-C stops it); credentials: {_credential_state(runtime)}.",
+                      file=sys.stderr, flush=True)
             await run_stdio(server)
         else:
             from .server.http import run_http
 
-            await run_http(server, http)
+            await run_http(server, http, sock)
+
+
+def _credential_state(runtime: Any) -> str:
+    """Which credentials calls will use, said without contacting Xero."""
+    from .xero.oauth import CustomConnection, StaticToken, StoredLogin
+
+    source = runtime.source
+    if runtime.settings.xero_mcp_sandbox:
+        return "none needed (built-in sandbox)"
+    if isinstance(source, StaticToken):
+        return "XERO_ACCESS_TOKEN"
+    if isinstance(source, StoredLogin):
+        return "the stored login (`xero-contacts-mcp login`)"
+    if isinstance(source, CustomConnection):
+        return "XERO_CLIENT_ID + XERO_CLIENT_SECRET as a Custom Connection"
+    return "none configured, so every call will say how to connect (run `xero-contacts-mcp login`, or try --sandbox)"
 
 
 async def _login(settings: Settings, tenant: str | None, wait: float) -> int:
@@ -294,6 +376,24 @@ def _tools(settings: Settings) -> int:
     return EXIT_OK
 
 
+def _excluded_by(settings: Settings, tool: Any) -> str:
+    """Which selector leaves a known tool out, and how to let it in (the rules are tools.selection's)."""
+    from .tools.selection import split_names
+
+    name = tool.name
+    if settings.xero_mcp_read_only and not tool.annotations.readOnlyHint:
+        return "--read-only (or XERO_MCP_READ_ONLY) serves only the tools that read, and it writes"
+    if name in (split_names(settings.xero_mcp_exclude_tools) or []):
+        return "--exclude-tools (or XERO_MCP_EXCLUDE_TOOLS) lists it; drop it from there"
+    toolsets, tools = split_names(settings.xero_mcp_toolsets), split_names(settings.xero_mcp_tools)
+    if toolsets is None and tools is not None:
+        return f"--tools (or XERO_MCP_TOOLS) lists only {', '.join(tools)}; add {name}, or --toolsets {tool.toolset}"
+    if toolsets is not None:
+        return (f"--toolsets (or XERO_MCP_TOOLSETS) is {','.join(toolsets)}, without its toolset {tool.toolset}; "
+                f"add {tool.toolset}, or pass --tools {name}")
+    return "the tool selection leaves it out; `xero-contacts-mcp tools` lists what is served"
+
+
 def _arguments(text: str) -> dict[str, Any]:
     import json
 
@@ -321,6 +421,9 @@ async def _call(settings: Settings, name: str, arguments: dict[str, Any]) -> int
         try:
             result = await runtime.runner.run(name, arguments)
         except UnknownToolError:
+            if name in runtime.catalogue.by_name:
+                why = _excluded_by(settings, runtime.catalogue.by_name[name])
+                raise UsageError(f"{name} is not served with this selection: {why}") from None
             raise UsageError(f"unknown tool {name!r}; `xero-contacts-mcp tools` lists them") from None
     if result.is_error:
         print(result.text, file=sys.stderr)

@@ -15,11 +15,26 @@ from typing import Any
 from mcp import ClientSession, StdioServerParameters, stdio_client
 from mcp.types import CallToolResult, TextContent
 
-_RULE = "─" * 72
+#: the marks the demo prints, and their ASCII stand-ins for a terminal that cannot show them (cp1252, ascii…)
+_MARKS = {"─": "-", "✓": "ok", "✗": "x", "→": "->", "…": "..."}
+
+
+def _fits(encoding: str | None) -> bool:
+    try:
+        "".join(_MARKS).encode(encoding or "ascii")
+    except (LookupError, UnicodeEncodeError):
+        return False
+    return True
 
 
 def _print(text: str = "") -> None:
+    if not _fits(sys.stdout.encoding):
+        for mark, plain in _MARKS.items():
+            text = text.replace(mark, plain)
     print(text, flush=True)
+
+
+_RULE = "─" * 72
 
 
 def _short(args: dict[str, Any]) -> str:
@@ -136,10 +151,17 @@ async def _main() -> int:
         await session.initialize()
         await _session(Script(session))
     _print(f"\n{_RULE}\nDone. Nothing was sent to Xero: the sandbox lives in memory and is gone now.")
+    _print("Next: add the server to your MCP client. `xero-contacts-mcp claude-config --sandbox` prints the entry\n"
+           "for Claude Desktop (the same command and env suit VS Code and Cursor); drop --sandbox once\n"
+           "`xero-contacts-mcp login` has connected your Xero organisation. The README's \"Use with Claude Desktop,\n"
+           "VS Code and Cursor\" shows each client's file.")
     return 0
 
 
 def run_demo() -> int:
     import anyio
+
+    if hasattr(sys.stdout, "reconfigure"):  # Xero's data may hold what the terminal cannot show: replace, never fail
+        sys.stdout.reconfigure(errors="replace")
 
     return anyio.run(_main)

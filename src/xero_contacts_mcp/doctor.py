@@ -6,11 +6,13 @@ import os
 import stat
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from .settings import Settings
+
+EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2
 
 
 @dataclass
@@ -19,6 +21,8 @@ class Check:
     text: str
     fix: str = ""
     warn: bool = False  # passes, but the fix is advised (shown with "!")
+    #: a failure of the configuration itself (exit 2), not of what it points at (exit 1)
+    config: bool = False
 
 
 def _print(text: str) -> None:
@@ -26,13 +30,39 @@ def _print(text: str) -> None:
 
 
 def _line(check: Check, say: Callable[[str], None]) -> None:
+    """The check on one line, any further lines of its text indented under it, then its fix."""
     mark = "!" if check.ok and check.warn else "✓" if check.ok else "✗"
-    advice = check.fix and (check.warn or not check.ok)
-    say(f"{mark} {check.text}" + (f"\n    → {check.fix}" if advice else ""))
+    first, *rest = check.text.splitlines() or [""]
+    lines = [f"{mark} {first}", *(f"    {line}" for line in rest if line.strip())]
+    if check.fix and (check.warn or not check.ok):
+        lines.append(f"    → {check.fix}")
+    say("\n".join(lines))
 
 
-async def run_doctor(settings: Settings, say: Callable[[str], None] | None = None) -> bool:
-    """True when every check passes."""
+def _summary(checks: list[Check], say: Callable[[str], None]) -> int:
+    """One summary line, the same words whatever failed; the exit status (2 when the configuration is at fault)."""
+    failed = [c for c in checks if not c.ok]
+    warned = sum(1 for c in checks if c.ok and c.warn)
+    advice = f" ({warned} with advice marked !)" if warned else ""
+    if not failed:
+        say(f"All {len(checks)} checks passed{advice}.")
+        return EXIT_OK
+    say(f"{len(failed)} of {len(checks)} checks failed{advice}: fix each ✗ as its → line says, then run "
+        "`xero-contacts-mcp doctor` again.")
+    return EXIT_CONFIG if any(c.config for c in failed) else EXIT_FAILURE
+
+
+def report_configuration(problems: list[Any], say: Callable[[str], None] | None = None) -> int:
+    """Start-up refused the configuration: show every fault with its fix (exit 2)."""
+    say = say or _print
+    checks = [Check(False, f"configuration: {p.text}", p.fix, config=True) for p in problems]
+    for check in checks:
+        _line(check, say)
+    return _summary(checks, say)
+
+
+async def run_doctor(settings: Settings, say: Callable[[str], None] | None = None) -> int:
+    """The exit status: 0 when every check passes, 2 when the configuration is at fault, else 1."""
     say = say or _print
     checks: list[Check] = []
 
@@ -41,18 +71,35 @@ async def run_doctor(settings: Settings, say: Callable[[str], None] | None = Non
         _line(check, say)
         return check
 
+    _configuration(settings, record)
     catalogue = _catalogue(settings, record)
-    if catalogue is None:
-        return False
-    if settings.xero_mcp_sandbox:
-        record(Check(True, "sandbox mode: no credentials needed, nothing is sent to Xero"))
-    elif not await _redis(settings, record) or not await _credentials(settings, record):
-        say("1 check failed: fix it, then run `xero-contacts-mcp doctor` again.")
-        return False
-    await _live(settings, record)
-    failed = [c for c in checks if not c.ok]
-    say("All checks passed." if not failed else f"{len(failed)} check(s) failed.")
-    return not failed
+    if catalogue is not None:
+        if settings.xero_mcp_sandbox:
+            record(Check(True, "sandbox mode: no credentials needed, nothing is sent to Xero"))
+            await _live(settings, record)
+        elif await _redis(settings, record) and await _credentials(settings, record):
+            await _live(settings, record)
+    return _summary(checks, say)
+
+
+def _configuration(settings: Settings, record: Callable[[Check], Check]) -> None:
+    """What start-up already checked (tenant id, URLs), said out loud; and the redirect URI `login` needs."""
+    from .config_check import NOT_HTTP
+    from .login import RedirectError, parse_redirect
+
+    urls = [name for name in type(settings).model_fields if name.endswith("_url")
+            and name not in NOT_HTTP and getattr(settings, name) is not None]
+    tenant = f"XERO_TENANT_ID {settings.xero_tenant_id} is a UUID; " if settings.xero_tenant_id else ""
+    record(Check(True, f"configuration: {tenant}{len(urls)} URLs are absolute http(s) URLs"))
+    try:
+        redirect = parse_redirect(settings.xero_redirect_uri)
+    except RedirectError as exc:
+        record(Check(False, f"redirect URI: {exc}",
+                     "set XERO_REDIRECT_URI to http://localhost:8749/callback (any loopback port and path will "
+                     "do) and register that exact URI on the app at developer.xero.com", config=True))
+        return
+    record(Check(True, f"redirect URI {redirect.uri}: loopback, port {redirect.port} "
+                       "(it must also be registered on the Xero app for `login`)"))
 
 
 def _catalogue(settings: Settings, record: Callable[[Check], Check]) -> Any:
@@ -64,13 +111,18 @@ def _catalogue(settings: Settings, record: Callable[[Check], Check]) -> Any:
     try:
         catalogue = load_catalogue(settings.xero_mcp_tools_file)
         served = selected_tools(settings, from_catalogue(catalogue))
-    except (CatalogueError, SelectionError) as exc:
-        record(Check(False, f"tools: {exc}",
-                     "fix tools.yaml or the tool selection (--toolsets/--tools/--exclude-tools)"))
+    except SelectionError as exc:
+        record(Check(False, f"tools: {exc}", "use only the valid names listed, in --toolsets/--tools/--exclude-tools "
+                     "or XERO_MCP_TOOLSETS/XERO_MCP_TOOLS/XERO_MCP_EXCLUDE_TOOLS", config=True))
+        return None
+    except CatalogueError as exc:
+        fix = ("point --tools-file (XERO_MCP_TOOLS_FILE) at a readable, valid tools.yaml, or drop it to use the "
+               "packaged one") if settings.xero_mcp_tools_file else "reinstall: the packaged tools.yaml is damaged"
+        record(Check(False, f"tools: {exc}", fix, config=True))
         return None
     read_only = " (read-only)" if settings.xero_mcp_read_only else ""
     record(Check(bool(served), f"tools.yaml valid; {len(served)} of {len(catalogue.tools)} tools served{read_only}",
-                 "the selection serves no tool: widen --toolsets/--tools or drop --exclude-tools"))
+                 "the selection serves no tool: widen --toolsets/--tools or drop --exclude-tools", config=True))
     return catalogue
 
 
@@ -109,7 +161,7 @@ async def _redis(settings: Settings, record: Callable[[Check], Check]) -> bool:
 async def _credentials(settings: Settings, record: Callable[[Check], Check]) -> bool:
     """False when no usable credentials are configured (the live checks would only repeat that)."""
     from .state.cache import SharedStateUnavailable
-    from .state.tokens import FileTokenStore, TokenStoreError
+    from .state.tokens import FileTokenStore, TokenFileUnusable, TokenStoreError
     from .stores import open_stores
 
     if settings.xero_access_token is not None:
@@ -119,8 +171,14 @@ async def _credentials(settings: Settings, record: Callable[[Check], Check]) -> 
         store = stores.tokens
         try:
             login = await store.load()
-        except (TokenStoreError, SharedStateUnavailable) as exc:
-            record(Check(False, f"token store: {exc}", "run `xero-contacts-mcp login`"))
+        except TokenFileUnusable as exc:  # the path or permissions, not the login: `login` would not help
+            record(Check(False, f"token store: {exc.what}", exc.fix))
+            return False
+        except SharedStateUnavailable as exc:
+            record(Check(False, f"token store: {exc}", "start Redis, or fix XERO_MCP_REDIS_URL"))
+            return False
+        except TokenStoreError as exc:
+            record(Check(False, f"token store: {exc}", "run `xero-contacts-mcp login` to replace the stored login"))
             return False
     if login is not None:
         if isinstance(store, FileTokenStore):
@@ -150,43 +208,115 @@ async def _live(settings: Settings, record: Callable[[Check], Check]) -> None:
     async with open_runtime(settings) as runtime:
         source = runtime.source
         if source is not None:
-            ok = await _attempt(source.token, record, "access token obtained", "could not obtain an access token")
-            if not ok:
-                return
-        tenants = runtime.client.tenants
-        tenant = settings.xero_tenant_id
-        if tenant is None and tenants is not None:
             try:
-                tenant = await tenants.default()
-                record(Check(True, f"organisation: {tenant} (chosen automatically)"))
+                await source.token()
             except XeroError as exc:
-                record(Check(False, f"organisation: {exc}", "pass --tenant to `login`, or set XERO_TENANT_ID"))
+                record(Check(False, f"could not obtain an access token: {exc}", _token_fix(settings, source, exc)))
                 return
-        elif tenant is not None:
-            record(Check(True, f"organisation: {tenant} (XERO_TENANT_ID)"))
-        else:
-            record(Check(True, "organisation: the sandbox's"))
+            record(Check(True, "access token obtained"))
+        tenant = await _tenant(settings, runtime, record)
+        if tenant is False:
+            return
         name = "xero_contacts_get_contact_groups"
         if name not in runtime.runner.names:
             name = runtime.runner.names[0]
+        recorder = _Recorder(runtime.runner.sender)
+        runtime.runner.sender = recorder
         started = time.monotonic()
         result = await runtime.runner.run(name, {"xero-tenant-id": tenant} if tenant else {})
         took = (time.monotonic() - started) * 1000
-        first = result.text.splitlines()[0] if result.is_error else ""
-        record(Check(not result.is_error, f"API reachable: {name} answered in {took:.0f} ms" if not result.is_error
-                     else f"API call failed: {first}", "see the message above; `--debug` shows each request"))
+        if not result.is_error:
+            record(Check(True, f"API reachable: {name} answered in {took:.0f} ms"))
+        else:  # the whole message the model would read, and a fix for its cause
+            record(Check(False, f"API call {name} failed:\n{result.text}", _api_fix(settings, recorder.error)))
 
 
-async def _attempt(call: Callable[[], Awaitable[Any]], record: Callable[[Check], Check], good: str, bad: str) -> bool:
+class _Recorder:
+    """Passes requests on, keeping the typed failure so the fix can match its cause."""
+
+    def __init__(self, sender: Any) -> None:
+        self.sender = sender
+        self.error: Exception | None = None
+
+    async def send(self, request: Any) -> Any:
+        try:
+            return await self.sender.send(request)
+        except Exception as exc:
+            self.error = exc
+            raise
+
+
+async def _tenant(settings: Settings, runtime: Any, record: Callable[[Check], Check]) -> str | bool | None:
+    """The organisation calls will use (None: the sandbox's), checked against the connections; False: stop."""
     from .xero.errors import XeroError
 
+    tenants = runtime.client.tenants
+    tenant = settings.xero_tenant_id
+    if tenants is None:
+        record(Check(True, f"organisation: {tenant or 'the sandbox demo organisation'}"))
+        return tenant
     try:
-        await call()
+        connections = await tenants.connections()
+        if tenant is None:
+            tenant = str(await tenants.default())
+            record(Check(True, f"organisation: {_label(connections, tenant)} (chosen automatically)"))
+            return tenant
     except XeroError as exc:
-        record(Check(False, f"{bad}: {exc}", "follow the instruction above"))
+        record(Check(False, f"organisation: {exc}", "choose one: `xero-contacts-mcp tenants` lists them; then set "
+                     "XERO_TENANT_ID to its tenant id, or run `xero-contacts-mcp login --tenant ID`"))
         return False
-    record(Check(True, good))
-    return True
+    if connections and tenant not in {c.get("tenantId") for c in connections}:
+        listed = "; ".join(_label(connections, c["tenantId"]) for c in connections[:5])
+        record(Check(False, f"organisation: XERO_TENANT_ID {tenant} is not connected to these credentials",
+                     f"set XERO_TENANT_ID to one of: {listed} (or unset it), or connect that organisation "
+                     "with `xero-contacts-mcp login`", config=True))
+        return False
+    record(Check(True, f"organisation: {_label(connections, tenant)} (XERO_TENANT_ID)"))
+    return tenant
+
+
+def _label(connections: list[dict[str, Any]], tenant: str) -> str:
+    name = next((c.get("tenantName") for c in connections if c.get("tenantId") == tenant), None)
+    return f"{name} ({tenant})" if name else tenant
+
+
+def _token_fix(settings: Settings, source: Any, exc: Exception) -> str:
+    from .xero.errors import TransportError
+    from .xero.oauth import CustomConnection, StaticToken
+
+    if isinstance(exc, TransportError):
+        return f"check the network, and XERO_TOKEN_URL ({settings.xero_token_url})"
+    if isinstance(source, StaticToken):
+        return "put a fresh token in XERO_ACCESS_TOKEN (they last 30 minutes), or unset it and use `login`"
+    if isinstance(source, CustomConnection):
+        return ("check XERO_CLIENT_ID and XERO_CLIENT_SECRET against the Custom Connection app at "
+                "developer.xero.com; for a Web or PKCE app run `xero-contacts-mcp login` instead")
+    return "run `xero-contacts-mcp login` again (the stored login was revoked, expired or belongs to another app)"
+
+
+def _api_fix(settings: Settings, exc: Exception | None) -> str:
+    """What to do about a failed API call, by its cause (the message above says what happened)."""
+    from .xero.errors import APIError, SharedStateError, TimeoutError_, TransportError
+
+    if isinstance(exc, APIError):
+        if exc.status == 401:
+            return ("reconnect with the scopes the tools need: `xero-contacts-mcp login` (or a fresh "
+                    "XERO_ACCESS_TOKEN)")
+        if exc.status == 403:
+            return ("set XERO_TENANT_ID to an organisation this login can reach (`xero-contacts-mcp tenants` lists "
+                    "them), or reconnect it with `xero-contacts-mcp login`")
+        if exc.status == 429:
+            return "wait for the time Xero gave, then run doctor again"
+        if exc.status >= 500:
+            return "Xero or the organisation is unavailable: check https://status.xero.com and try again later"
+        return f"check XERO_API_URL ({settings.xero_api_url}): Xero's is https://api.xero.com/api.xro/2.0"
+    if isinstance(exc, SharedStateError):
+        return "fix the shared state named above (Redis, or the token file), then run doctor again"
+    if isinstance(exc, TimeoutError_):
+        return f"check the network; raise XERO_MCP_TIMEOUT (now {settings.xero_mcp_timeout:g} s) if Xero is slow"
+    if isinstance(exc, TransportError):
+        return f"check the network and XERO_API_URL ({settings.xero_api_url})"
+    return "run `xero-contacts-mcp --debug doctor` to see each request, and fix what it shows"
 
 
 def claude_config(settings: Settings, environ: dict[str, str] | None = None) -> dict[str, Any]:

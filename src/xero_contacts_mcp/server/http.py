@@ -12,6 +12,7 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import logging
+import socket
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -130,11 +131,16 @@ def build_app(server: Server, options: HTTPOptions) -> Any:
     return Guard(app, options.token, options.stateless)
 
 
-async def run_http(server: Server, options: HTTPOptions) -> None:
-    """Serve until SIGINT/SIGTERM; in-flight calls get `graceful_seconds` to finish, then exit status 0."""
+async def run_http(server: Server, options: HTTPOptions, sock: socket.socket | None = None) -> None:
+    """Serve until SIGINT/SIGTERM; in-flight calls get `graceful_seconds` to finish, then exit status 0.
+
+    `sock` is the listening socket, bound before start-up (see server.listen); without one it is bound here.
+    """
     import contextlib
 
     import uvicorn
+
+    from .listen import bound_url, listen
 
     class GracefulServer(uvicorn.Server):
         @contextlib.contextmanager
@@ -148,7 +154,9 @@ async def run_http(server: Server, options: HTTPOptions) -> None:
     config = uvicorn.Config(build_app(server, options), host=options.host.strip("[]"), port=options.port,
                             log_level="warning", lifespan="on", timeout_graceful_shutdown=int(options.graceful_seconds),
                             server_header=False)
-    log.warning("serving MCP over Streamable HTTP at http://%s:%d/mcp (%s, %s)", options.host, options.port,
+    if sock is None:
+        sock = listen(options.host, options.port)
+    log.warning("serving MCP over Streamable HTTP at %s/mcp (%s, %s)", bound_url(options.host, sock),
                 "token required" if options.token else "no token: loopback only",
                 "stateless" if options.stateless else "stateful sessions")
-    await GracefulServer(config).serve()
+    await GracefulServer(config).serve(sockets=[sock])

@@ -89,6 +89,28 @@ class TokenStoreError(Exception):
     """The store exists but cannot be read or written; the message says which store and why."""
 
 
+class TokenFileUnusable(TokenStoreError):
+    """The token file's path or permissions are at fault, not the login in it: `login` would not help."""
+
+    def __init__(self, what: str, fix: str) -> None:
+        super().__init__(f"{what}; {fix}")
+        self.what = what
+        self.fix = fix
+
+
+def _unusable(action: str, path: Path, exc: OSError) -> TokenFileUnusable:
+    if isinstance(exc, IsADirectoryError) or path.is_dir():
+        fix = "set XERO_TOKEN_FILE to a file path (it names a directory)"
+    elif isinstance(exc, NotADirectoryError | FileExistsError):
+        fix = "part of its path is a file, not a directory: set XERO_TOKEN_FILE to a path in a directory"
+    elif isinstance(exc, PermissionError):
+        fix = f"fix the permissions of {path} and its directory (this user must read and write them), " \
+              "or set XERO_TOKEN_FILE to a path this user can write"
+    else:
+        fix = "set XERO_TOKEN_FILE to a path on a working, writable disk"
+    return TokenFileUnusable(f"cannot {action} the token file {path}: {exc.strerror or exc}", fix)
+
+
 class StaleWriteError(TokenStoreError):
     """Someone saved a newer login since this one was read; re-read instead of overwriting it."""
 
@@ -114,7 +136,7 @@ class FileTokenStore:
         except FileNotFoundError:
             return None
         except OSError as exc:
-            raise TokenStoreError(f"cannot read the token file {self.path}: {exc.strerror}") from None
+            raise _unusable("read", self.path, exc) from None
         try:
             return Login.from_json(text)
         except ValueError:
@@ -135,8 +157,11 @@ class FileTokenStore:
 
     def _write(self, login: Login) -> None:
         data = login.to_json(indent=2).encode()
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd, temp = tempfile.mkstemp(prefix=".tokens-", suffix=".tmp", dir=self.path.parent)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            fd, temp = tempfile.mkstemp(prefix=".tokens-", suffix=".tmp", dir=self.path.parent)
+        except OSError as exc:
+            raise _unusable("write", self.path, exc) from None
         try:
             os.fchmod(fd, 0o600) if hasattr(os, "fchmod") else None
             with os.fdopen(fd, "wb") as handle:
@@ -144,6 +169,10 @@ class FileTokenStore:
                 handle.flush()
                 os.fsync(handle.fileno())
             os.replace(temp, self.path)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                os.unlink(temp)
+            raise _unusable("write", self.path, exc) from None
         except BaseException:
             with contextlib.suppress(OSError):
                 os.unlink(temp)
@@ -162,13 +191,18 @@ class FileTokenStore:
     async def lock(self, wait: float = 30.0) -> AsyncIterator[None]:
         from filelock import AsyncFileLock, Timeout
 
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        except OSError as exc:
+            raise _unusable("write", self.path, exc) from None
         lock = AsyncFileLock(str(self._lock_path), timeout=wait, mode=0o600)
         try:
             await lock.acquire()
         except Timeout:
             raise TokenStoreError(f"another process held the login lock {self._lock_path} for more than "
                                   f"{wait:g} s") from None
+        except OSError as exc:
+            raise _unusable("lock", self.path, exc) from None
         try:
             yield
         finally:

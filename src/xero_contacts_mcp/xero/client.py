@@ -133,7 +133,8 @@ class XeroClient:
 
         try:
             async for attempt in stamina.retry_context(
-                on=decider(request, policy, started, on_retry), attempts=policy.attempts,
+                on=decider(request, policy, started, on_retry, lambda: attempts),  # noqa: B023 - read on failure
+                attempts=policy.attempts,
                 timeout=policy.deadline, wait_initial=policy.wait_initial, wait_max=policy.wait_max,
                 wait_jitter=policy.wait_jitter,
             ):
@@ -165,6 +166,9 @@ class XeroClient:
             sent = not isinstance(exc, _NOT_SENT)
             raise TimeoutError_(f"No response from Xero within {self.config.timeout:g} s.",
                                 sent=sent, **context) from None
+        except httpx2.UnsupportedProtocol:
+            raise TransportError(f"Xero could not be reached: {self.config.api_url} is not an http(s) URL "
+                                 "(UnsupportedProtocol).", sent=False, permanent=True, **context) from None
         except httpx2.TransportError as exc:
             sent = not isinstance(exc, _NOT_SENT)
             what = "the connection to Xero broke before a response arrived" if sent else "Xero could not be reached"

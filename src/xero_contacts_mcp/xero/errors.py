@@ -42,9 +42,11 @@ class SharedStateError(XeroError):
 class TransportError(XeroError):
     """Xero could not be reached, or the connection broke before a complete response."""
 
-    def __init__(self, message: str, *, sent: bool, **kw: Any) -> None:
+    def __init__(self, message: str, *, sent: bool, permanent: bool = False, **kw: Any) -> None:
         super().__init__(message, **kw)
         self.outcome_unknown = sent
+        #: trying again cannot help (the URL's scheme is one the client cannot use), so it is not retried
+        self.permanent = permanent
 
 
 class TimeoutError_(TransportError):

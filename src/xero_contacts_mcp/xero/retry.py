@@ -54,12 +54,17 @@ def is_safe(request: Request) -> bool:
 
 
 def decider(request: Request, policy: RetryPolicy, started: float,
-            on_retry: Callable[[XeroError, float | None], None]) -> Callable[[Exception], bool | float]:
-    """stamina's backoff hook for one call: False = give up, True = back off, a number = wait exactly that."""
+            on_retry: Callable[[XeroError, float | None], None],
+            attempt: Callable[[], int] = lambda: 0) -> Callable[[Exception], bool | float]:
+    """stamina's backoff hook for one call: False = give up, True = back off, a number = wait exactly that.
+
+    `attempt` is the number of the attempt that just failed: after the last one there is no retry to
+    announce (stamina would stop anyway, but only after this hook had logged one).
+    """
     safe = is_safe(request)
 
     def decide(exc: Exception) -> bool | float:
-        if not isinstance(exc, XeroError) or not safe:
+        if not isinstance(exc, XeroError) or not safe or attempt() >= policy.attempts:
             return False
         if isinstance(exc, APIError):
             if exc.status == 429:
@@ -75,8 +80,8 @@ def decider(request: Request, policy: RetryPolicy, started: float,
                 return True
             if exc.status not in RETRYABLE_STATUS:
                 return False
-        elif not isinstance(exc, TransportError):
-            return False
+        elif not isinstance(exc, TransportError) or exc.permanent:
+            return False  # e.g. a URL scheme this client cannot speak: every attempt would fail the same way
         on_retry(exc, None)
         return True
 
