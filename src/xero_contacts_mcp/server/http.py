@@ -38,6 +38,8 @@ class HTTPOptions:
     allowed_origins: list[str] = field(default_factory=list)
     allowed_hosts: list[str] = field(default_factory=list)
     graceful_seconds: float = 10.0
+    #: hosted mode (XERO_MCP_PUBLIC_URL): a server.hosted.routes.Hosted — per-person OAuth instead of `token`
+    hosted: Any = None
 
 
 def is_loopback(host: str) -> bool:
@@ -52,7 +54,7 @@ def is_loopback(host: str) -> bool:
 
 def check(options: HTTPOptions) -> None:
     """Refuse configurations that would expose Xero data: raise HTTPConfigError naming the fix."""
-    if not is_loopback(options.host) and not options.token:
+    if not is_loopback(options.host) and not options.token and options.hosted is None:
         raise HTTPConfigError(
             f"refusing to serve HTTP on {options.host} without a token: set XERO_MCP_HTTP_TOKEN "
             "(clients then send 'Authorization: Bearer <token>'), or bind 127.0.0.1")
@@ -73,11 +75,12 @@ def _security(options: HTTPOptions) -> Any:
     hosts: list[str] = []
     for name in [*LOOPBACK_NAMES, *([options.host] if not is_loopback(options.host) else [])]:
         hosts += [name, f"{name}:*"]
-    for extra in options.allowed_hosts:
+    public = [options.hosted.public_url] if options.hosted is not None else []
+    for extra in [*options.allowed_hosts, *(urlsplit(p).netloc for p in public)]:
         hosts += [extra] if ":" in extra.lstrip("[").split("]")[-1] else [extra, f"{extra}:*"]
     origins = [f"{scheme}://{name}:*" for scheme in ("http", "https") for name in LOOPBACK_NAMES]
     origins += [f"{scheme}://{name}" for scheme in ("http", "https") for name in LOOPBACK_NAMES]
-    origins += [o.rstrip("/") for o in options.allowed_origins]
+    origins += [o.rstrip("/") for o in [*options.allowed_origins, *public]]
     return TransportSecuritySettings(enable_dns_rebinding_protection=True, allowed_hosts=hosts,
                                      allowed_origins=origins)
 
@@ -99,7 +102,7 @@ class Guard:
         if self.expected is not None and not hmac.compare_digest(presented, self.expected):
             await _reply(send, 401, UNAUTHORIZED, [(b"www-authenticate", b'Bearer realm="xero-contacts-mcp"')])
             return
-        if self.stateless and scope["method"] == "GET":
+        if self.stateless and scope["method"] == "GET" and scope["path"] == "/mcp":
             # A stateless server has no stream to resume; the SDK would hold the GET open forever (#3492).
             await _reply(send, 405, b'{"error":"method not allowed in stateless mode"}', [(b"allow", b"POST, DELETE")])
             return
@@ -122,12 +125,16 @@ def build_app(server: Server, options: HTTPOptions) -> Any:
 
     # JSON replies, not SSE: a tool call here streams nothing, and sse-starlette ends every SSE stream the
     # moment the server is told to stop, which would cut in-flight calls instead of letting them finish.
+    routes = [Route("/healthz", healthz, methods=["GET"])]
+    auth: dict[str, Any] = {}
+    if options.hosted is not None:  # OAuth routes, the bearer middleware and 401 + resource_metadata on /mcp
+        routes += options.hosted.routes()
+        auth = {"auth": options.hosted.auth_settings(), "token_verifier": options.hosted.verifier}
     app = server.streamable_http_app(
         streamable_http_path="/mcp", stateless_http=options.stateless, json_response=True,
-        transport_security=_security(options), host=options.host,
-        custom_starlette_routes=[Route("/healthz", healthz, methods=["GET"])],
+        transport_security=_security(options), host=options.host, custom_starlette_routes=routes, **auth,
     )
-    return Guard(app, options.token, options.stateless)
+    return Guard(app, None if options.hosted is not None else options.token, options.stateless)
 
 
 async def run_http(server: Server, options: HTTPOptions) -> None:
@@ -149,6 +156,7 @@ async def run_http(server: Server, options: HTTPOptions) -> None:
                             log_level="warning", lifespan="on", timeout_graceful_shutdown=int(options.graceful_seconds),
                             server_header=False)
     log.warning("serving MCP over Streamable HTTP at http://%s:%d/mcp (%s, %s)", options.host, options.port,
-                "token required" if options.token else "no token: loopback only",
+                f"hosted: per-person OAuth for {options.hosted.public_url}" if options.hosted is not None
+                else "token required" if options.token else "no token: loopback only",
                 "stateless" if options.stateless else "stateful sessions")
     await GracefulServer(config).serve()
