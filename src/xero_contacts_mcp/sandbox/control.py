@@ -1,6 +1,7 @@
 """The control API under /_sandbox: drive a sandbox running in another process.
 
-GET    /_sandbox/info             the startup description (URLs, tenant, token, apps)
+GET    /_sandbox/info             the startup description (URLs, tenant, token, apps, issuer, jwks_url, users)
+GET    /_sandbox/login-as?user=alice[&next=URL]  log this browser in as a user (cookie); 302 to next or 200
 GET    /_sandbox/stats            counters (see `Stats.snapshot`)
 GET    /_sandbox/faults           current faults
 POST   /_sandbox/faults           one fault object or a list of them:
@@ -14,7 +15,8 @@ POST   /_sandbox/faults           one fault object or a list of them:
 DELETE /_sandbox/faults           clear all faults
 POST   /_sandbox/reset            reseed data; clear faults, stats, limits, idempotency keys
 POST   /_sandbox/clock            {"advance": seconds} moves token/limit/idempotency time forward
-POST   /_sandbox/tokens           {"scopes":"...","tenants":[...],"lifetime":s,"client_id":...} → token response
+POST   /_sandbox/tokens           {"scopes":"...","tenants":[...],"lifetime":s,"client_id":...,"user":"alice"}
+                                  → token response (tenants default to all of the user's)
 GET    /_sandbox/limits           current limit settings; POST with any of them to change
 POST   /_sandbox/consent          {"tenants":[...]|null}: tenants the authorize endpoint grants
 GET    /_sandbox/state[/{tenant}] every record of a tenant, archived and deleted ones included
@@ -99,6 +101,7 @@ def control_routes(sb: Sandbox) -> list[BaseRoute]:
                 tenants=body.get("tenants"),
                 lifetime=body.get("lifetime"),
                 client_id=body.get("client_id"),
+                user=body.get("user"),
             )
         except (ValueError, TypeError, AttributeError, KeyError) as exc:
             return _bad(str(exc))
@@ -123,7 +126,7 @@ def control_routes(sb: Sandbox) -> list[BaseRoute]:
     async def consent(request: Request) -> Response:
         try:
             tenants = (await _json(request)).get("tenants")
-            if tenants is not None and not set(tenants) <= set(sb.tenants):
+            if tenants is not None and not set(tenants) <= set(sb.all_tenants):
                 return _bad("unknown tenant ids")
         except (ValueError, TypeError, AttributeError) as exc:
             return _bad(str(exc))
@@ -132,7 +135,7 @@ def control_routes(sb: Sandbox) -> list[BaseRoute]:
 
     async def state(request: Request) -> Response:
         tenant_id = request.path_params.get("tenant_id", sb.tenant_id)
-        if tenant_id not in sb.tenants:
+        if tenant_id not in sb.all_tenants:
             return JSONResponse({"error": f"unknown tenant {tenant_id}"}, status_code=404)
         return JSONResponse(sb.state(tenant_id).snapshot())
 
