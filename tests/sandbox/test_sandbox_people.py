@@ -245,3 +245,31 @@ async def test_configured_issuer_and_info() -> None:
     assert users["default"]["tenant_ids"] == sandbox.tenants
     assert len(users["alice"]["tenant_ids"]) == 2 and users["bob"]["email"] == "bob@example.com"
     assert secrets.compare_digest(users["alice"]["xero_userid"], sandbox.user("alice").user_id)
+
+
+async def test_people_added_at_run_time_and_a_shared_organisation(
+    http: httpx2.AsyncClient, sandbox: Sandbox, browsers: Browsers
+) -> None:
+    control = "http://sandbox/_sandbox/users"
+    added = await http.post(control, json=[{"id": "carol", "organisations": ["Alice Bakery Ltd"]}, {"id": "p2"}])
+    assert added.status_code == 200, added.text
+    carol, p2 = added.json()
+    assert (
+        carol["email"] == "carol@example.com"
+        and carol["tenant_ids"] == sandbox.users.describe(sandbox.user("alice"))["tenant_ids"][:1]
+    )
+    assert [t["tenantName"] for t in p2["tenants"]] == ["P2 Ltd"]
+    assert sandbox.state(p2["tenant_ids"][0]).contacts, "a new organisation is seeded like alice's"
+    assert (await http.post(control, json={"id": "alice"})).status_code == 400
+    assert (await http.post(control, json={"email": "x@example.com"})).status_code == 400
+    assert [u["id"] for u in (await http.get(control)).json()] == ["default", "alice", "bob", "carol", "p2"]
+
+    alice = await person_logs_in(browsers(), sandbox, "alice", "a")
+    carol_tokens = await person_logs_in(browsers(), sandbox, "carol", "c")
+    as_carol = {"Authorization": f"Bearer {carol_tokens['access_token']}"}
+    assert [c["tenantName"] for c in (await http.get(CONNECTIONS, headers=as_carol)).json()] == ["Alice Bakery Ltd"]
+    await http.post(f"{IDENTITY}/connect/revocation", data={"token": alice["refresh_token"]}, auth=web(sandbox))
+    still = (await http.get(CONNECTIONS, headers=as_carol)).json()
+    assert [c["tenantName"] for c in still] == ["Alice Bakery Ltd"], "alice's revocation leaves carol's connection"
+    sandbox.reset()
+    assert sandbox.state(p2["tenant_ids"][0]).contacts, "reset reseeds added people's organisations too"

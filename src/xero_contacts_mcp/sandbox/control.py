@@ -18,6 +18,9 @@ POST   /_sandbox/clock            {"advance": seconds} moves token/limit/idempot
 POST   /_sandbox/tokens           {"scopes":"...","tenants":[...],"lifetime":s,"client_id":...,"user":"alice"}
                                   → token response (tenants default to all of the user's)
 GET    /_sandbox/limits           current limit settings; POST with any of them to change
+GET    /_sandbox/users            every user (id, xero_userid, email, name, tenant_ids, tenants)
+POST   /_sandbox/users            {"id":"carol","email":...,"given_name":...,"family_name":...,"organisations":[names]}
+                                  or a list of them: adds people (only "id" is required) → their descriptions
 POST   /_sandbox/consent          {"tenants":[...]|null}: tenants the authorize endpoint grants
 GET    /_sandbox/state[/{tenant}] every record of a tenant, archived and deleted ones included
 """
@@ -133,6 +136,27 @@ def control_routes(sb: Sandbox) -> list[BaseRoute]:
         sb.identity.consent_tenants = None if tenants is None else list(tenants)
         return JSONResponse({"tenants": sb.identity.consent_tenants})
 
+    async def users(request: Request) -> Response:
+        if request.method == "POST":
+            try:
+                body = await _json(request)
+                added = [
+                    sb.add_user(
+                        str(item["id"]),
+                        email=item.get("email"),
+                        given_name=item.get("given_name"),
+                        family_name=item.get("family_name"),
+                        organisations=item.get("organisations"),
+                    )
+                    for item in (body if isinstance(body, list) else [body])
+                ]
+            except (ValueError, TypeError, AttributeError, KeyError) as exc:
+                return _bad(
+                    f"{exc}; a user is {{'id': ..., 'email'?, 'given_name'?, 'family_name'?, 'organisations'?}}"
+                )
+            return JSONResponse([sb.users.describe(u) for u in added])
+        return JSONResponse([sb.users.describe(u) for u in sb.users.all])
+
     async def state(request: Request) -> Response:
         tenant_id = request.path_params.get("tenant_id", sb.tenant_id)
         if tenant_id not in sb.all_tenants:
@@ -148,6 +172,7 @@ def control_routes(sb: Sandbox) -> list[BaseRoute]:
         Route("/_sandbox/tokens", tokens, methods=["POST"]),
         Route("/_sandbox/limits", limits, methods=["GET", "POST"]),
         Route("/_sandbox/consent", consent, methods=["POST"]),
+        Route("/_sandbox/users", users, methods=["GET", "POST"]),
         Route("/_sandbox/state", state, methods=["GET"]),
         Route("/_sandbox/state/{tenant_id}", state, methods=["GET"]),
     ]

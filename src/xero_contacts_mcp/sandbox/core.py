@@ -12,7 +12,7 @@ from xero_contacts_mcp.sandbox.idempotency import IdempotencyStore
 from xero_contacts_mcp.sandbox.limits import RateLimiter
 from xero_contacts_mcp.sandbox.oauth import CONSOLE_CLIENT_ID, Identity
 from xero_contacts_mcp.sandbox.oidc import DISCOVERY_PATH, JWKS_PATH
-from xero_contacts_mcp.sandbox.seed import DEMO_TENANT_ID, build_tenants, reset_data
+from xero_contacts_mcp.sandbox.seed import DEMO_TENANT_ID, build_tenants, organisation_id, populate_own, reset_data
 from xero_contacts_mcp.sandbox.state import Tenant
 from xero_contacts_mcp.sandbox.stats import Stats
 from xero_contacts_mcp.sandbox.users import Users
@@ -64,6 +64,37 @@ class Sandbox:
     def all_tenants(self) -> list[str]:
         """Every tenant id: the default user's, then the other users' organisations."""
         return list(self._tenants)
+
+    def add_user(
+        self,
+        handle: str,
+        *,
+        email: str | None = None,
+        given_name: str | None = None,
+        family_name: str | None = None,
+        organisations: Iterable[str] | None = None,
+    ) -> SandboxUser:
+        """Another person who can log in (defaults: `{handle}@example.com`, one organisation "{Handle} Ltd").
+
+        Organisations that do not exist yet are created (and seeded like alice's); naming an existing one
+        (say "Demo Company (Global)") gives the new user access to it too, as a second bookkeeper of a
+        client's organisation would have. ValueError if the handle, email or user id is taken."""
+        user = self.users.new(
+            handle,
+            email=email,
+            given_name=given_name,
+            family_name=family_name,
+            organisations=None if organisations is None else tuple(organisations),
+        )
+        self.users.add(user)
+        self.config.users = (*self.config.users, user)
+        for name in user.organisations:
+            tenant_id = organisation_id(name)
+            if tenant_id not in self._tenants:
+                self._tenants[tenant_id] = Tenant(tenant_id, name)
+                if self.config.seed:
+                    populate_own(self._tenants[tenant_id])
+        return user
 
     def user(self, key: str) -> SandboxUser:
         """A user by handle ("alice"), email or Xero user id; KeyError if there is none."""

@@ -139,8 +139,8 @@ def build_tenants(config: SandboxConfig) -> dict[str, Tenant]:
     """The default user's organisations (the demo company, seeded unless `config.seed` is False, and
     `extra_tenants` empty ones) first, then every other user's own."""
     names = list(default_organisations(config))
-    names += [name for user in config.users for name in user.organisations if name not in names]
-    tenants = {organisation_id(name): Tenant(organisation_id(name), name) for name in names}
+    names += [name for user in config.users for name in user.organisations]
+    tenants = {organisation_id(name): Tenant(organisation_id(name), name) for name in dict.fromkeys(names)}
     reset_data(tenants, config)
     return tenants
 

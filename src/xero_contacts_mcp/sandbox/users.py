@@ -7,6 +7,7 @@ organisations, so hosted-mode tests can show that each person reaches only their
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from xero_contacts_mcp.sandbox.config import DEFAULT_USER_HANDLE, SandboxConfig, SandboxUser
@@ -15,6 +16,7 @@ from xero_contacts_mcp.sandbox.state import parse_uuid
 
 DEFAULT_USER_ID = "7d5a4c8e-1b2f-4e3a-9c6d-0f1e2d3c4b5a"
 """The default user's Xero user id (the `xero_userid` of every token minted before users existed)."""
+_USER_NAMESPACE = uuid.UUID("9b3f1e0a-2c4d-4e5f-8a6b-7c8d9e0f1a2b")
 LOGIN_COOKIE = "sandbox_user"
 """Set by `GET /_sandbox/login-as`: the browser's "logged in at Xero" session (the user's handle)."""
 
@@ -26,10 +28,18 @@ class Users:
         self.default = SandboxUser(
             DEFAULT_USER_HANDLE, DEFAULT_USER_ID, "demo@example.com", "Demo", "User", default_organisations(config)
         )
-        self.all: tuple[SandboxUser, ...] = (self.default, *config.users)
-        handles = [u.handle for u in self.all]
-        if len(set(handles)) != len(handles):
-            raise ValueError(f"sandbox user handles must be unique: {handles}")
+        self.all: list[SandboxUser] = [self.default]
+        for user in config.users:
+            self.add(user)
+
+    def add(self, user: SandboxUser) -> None:
+        """Register `user`; ValueError if their handle, email or user id is taken or they own nothing."""
+        for key in (user.handle, user.email, user.user_id):
+            if self.find(key) is not None:
+                raise ValueError(f"a sandbox user with {key!r} exists already")
+        if not user.organisations:
+            raise ValueError(f"sandbox user {user.handle!r} needs at least one organisation")
+        self.all.append(user)
 
     def find(self, key: str | None) -> SandboxUser | None:
         """The user whose handle, email (any case) or Xero user id is `key`."""
@@ -40,6 +50,28 @@ class Users:
             if wanted in (user.handle.casefold(), user.email.casefold()) or user_id == user.user_id:
                 return user
         return None
+
+    @staticmethod
+    def new(
+        handle: str,
+        *,
+        email: str | None = None,
+        given_name: str | None = None,
+        family_name: str | None = None,
+        organisations: tuple[str, ...] | None = None,
+    ) -> SandboxUser:
+        """A user with stable defaults derived from the handle: `{handle}@example.com`, a user id from
+        the handle, and one organisation of their own, "{Handle} Ltd"."""
+        if not handle.strip() or any(c in handle for c in " ;,=/"):
+            raise ValueError(f"a sandbox user handle must be one word, not {handle!r}")
+        return SandboxUser(
+            handle,
+            str(uuid.uuid5(_USER_NAMESPACE, f"user:{handle}")),
+            email or f"{handle}@example.com",
+            given_name or handle.capitalize(),
+            family_name or "Sandbox",
+            organisations or (f"{handle.capitalize()} Ltd",),
+        )
 
     @staticmethod
     def tenants(user: SandboxUser) -> tuple[str, ...]:
