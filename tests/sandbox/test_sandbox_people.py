@@ -7,6 +7,7 @@ import base64
 import contextlib
 import json
 import secrets
+import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -273,3 +274,27 @@ async def test_people_added_at_run_time_and_a_shared_organisation(
     assert [c["tenantName"] for c in still] == ["Alice Bakery Ltd"], "alice's revocation leaves carol's connection"
     sandbox.reset()
     assert sandbox.state(p2["tenant_ids"][0]).contacts, "reset reseeds added people's organisations too"
+
+
+async def test_id_tokens_keep_real_time_when_the_sandbox_clock_moves(
+    http: httpx2.AsyncClient, sandbox: Sandbox, browsers: Browsers
+) -> None:
+    """`/_sandbox/clock` expires Xero tokens early, but the id_token is checked against the client's clock."""
+    sandbox.clock.advance(3 * 3600)
+    claims = await verified_claims(http, (await person_logs_in(browsers(), sandbox, "bob", "n"))["id_token"])
+    now = time.time()
+    assert abs(claims["iat"] - now) < 60 and abs(claims["auth_time"] - now) < 60 and claims["exp"] > now
+
+
+async def test_control_tokens_for_a_person_carry_the_served_issuer(http: httpx2.AsyncClient, sandbox: Sandbox) -> None:
+    body = {"scopes": "openid email accounting.contacts", "user": "alice"}
+    minted = (await http.post("http://127.0.0.1:8765/_sandbox/tokens", json=body)).json()
+    claims = jwt.decode(minted["id_token"], KeySet.import_key_set(sandbox.identity.signer.jwks())).claims
+    assert claims["iss"] == "http://127.0.0.1:8765" and claims["email"] == "alice@example.com"
+    auth = {"Authorization": f"Bearer {minted['access_token']}"}
+    assert [c["tenantName"] for c in (await http.get(CONNECTIONS, headers=auth)).json()] == [
+        "Alice Bakery Ltd",
+        "Alice Consulting Ltd",
+    ]
+    unknown = await http.post("http://127.0.0.1:8765/_sandbox/tokens", json={"user": "mallory"})
+    assert unknown.status_code == 400 and "mallory" in unknown.text

@@ -105,6 +105,7 @@ def control_routes(sb: Sandbox) -> list[BaseRoute]:
                 lifetime=body.get("lifetime"),
                 client_id=body.get("client_id"),
                 user=body.get("user"),
+                issuer=sb.identity.issuer(request),
             )
         except (ValueError, TypeError, AttributeError, KeyError) as exc:
             return _bad(str(exc))

@@ -128,10 +128,12 @@ class Sandbox:
         lifetime: float | None = None,
         client_id: str | None = None,
         user: str | None = None,
+        issuer: str | None = None,
     ) -> dict[str, Any]:
         """Consent without the browser dance: a token response (with a refresh token when the scopes
         include offline_access, an id_token with openid) for `client_id` (default: the internal console
-        app), as `user` (default: the default user) on `tenants` (default: all of that user's)."""
+        app), as `user` (default: the default user) on `tenants` (default: all of that user's); the
+        id_token's `iss` is `issuer` (default: the configured one, else Xero's)."""
         wanted = scopes.split() if isinstance(scopes, str) else list(scopes)
         person = self.users.default if user is None else self.user(user)
         chosen = list(self.users.tenants(person)) if tenants is None else list(tenants)
@@ -141,7 +143,8 @@ class Sandbox:
         client = client_id or CONSOLE_CLIENT_ID
         if client != CONSOLE_CLIENT_ID and client not in self.identity.apps:
             raise KeyError(f"unknown client_id {client}")
-        return self.identity.mint(self.identity.new_grant(client, wanted, chosen, person), lifetime=lifetime)
+        grant = self.identity.new_grant(client, wanted, chosen, person)
+        return self.identity.mint(grant, lifetime=lifetime, issuer=issuer)
 
     def issue_token(
         self,

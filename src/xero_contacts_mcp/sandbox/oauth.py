@@ -20,6 +20,7 @@ import hashlib
 import hmac
 import json
 import secrets
+import time
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -54,6 +55,7 @@ class Grant:
     tenants: tuple[str, ...]
     user: SandboxUser
     auth_time: float
+    """When the user logged in, in real time like every id_token time (see `oidc.id_token_claims`)."""
     session_id: str
     """The login session (`global_session_id`), fixed for the grant's life, as at Xero."""
     revoked: bool = False
@@ -179,7 +181,7 @@ class Identity:
             frozenset(scopes),
             tuple(tenants),
             user or self.users.default,
-            self.clock.time() if auth_time is None else auth_time,
+            time.time() if auth_time is None else auth_time,
             uuid.uuid4().hex,
         )
         for tenant_id in grant.tenants:
@@ -417,7 +419,7 @@ class Identity:
             self.clock.time() + self.config.auth_code_lifetime,
             user,
             q.get("nonce"),
-            self.clock.time(),
+            time.time(),
         )
         return back(code=code, scope=" ".join(sorted(scopes)), session_state=secrets.token_urlsafe(16))
 
