@@ -298,3 +298,17 @@ async def test_control_tokens_for_a_person_carry_the_served_issuer(http: httpx2.
     ]
     unknown = await http.post("http://127.0.0.1:8765/_sandbox/tokens", json={"user": "mallory"})
     assert unknown.status_code == 400 and "mallory" in unknown.text
+
+
+async def test_key_rollover(http: httpx2.AsyncClient, sandbox: Sandbox) -> None:
+    before = sandbox.grant(scopes="openid", user="alice")["id_token"]
+    first_kid = sandbox.identity.signer.kid
+    rotated = (await http.post("http://sandbox/_sandbox/keys", json={"rotate": True})).json()
+    assert rotated["kid"] != first_kid and [k["kid"] for k in rotated["jwks"]["keys"]] == [first_kid, rotated["kid"]]
+    after = sandbox.grant(scopes="openid", user="alice")["id_token"]
+    assert jwt.decode(after, KeySet.import_key_set(rotated["jwks"])).header["kid"] == rotated["kid"]
+    assert (await verified_claims(http, before))["xero_userid"] == sandbox.user("alice").user_id, "old tokens verify"
+    withdrawn = (await http.post("http://sandbox/_sandbox/keys", json={"rotate": True, "keep_previous": False})).json()
+    assert [k["kid"] for k in withdrawn["jwks"]["keys"]] == [withdrawn["kid"]]
+    with pytest.raises(InvalidKeyIdError):
+        await verified_claims(http, after)

@@ -21,6 +21,8 @@ GET    /_sandbox/limits           current limit settings; POST with any of them 
 GET    /_sandbox/users            every user (id, xero_userid, email, name, tenant_ids, tenants)
 POST   /_sandbox/users            {"id":"carol","email":...,"given_name":...,"family_name":...,"organisations":[names]}
                                   or a list of them: adds people (only "id" is required) → their descriptions
+POST   /_sandbox/keys             {"rotate":true,"keep_previous":true}: sign id_tokens with a new key (the JWKS
+                                  keeps the previous one unless keep_previous is false) → {"kid":..., "jwks":...}
 POST   /_sandbox/consent          {"tenants":[...]|null}: tenants the authorize endpoint grants
 GET    /_sandbox/state[/{tenant}] every record of a tenant, archived and deleted ones included
 """
@@ -137,6 +139,15 @@ def control_routes(sb: Sandbox) -> list[BaseRoute]:
         sb.identity.consent_tenants = None if tenants is None else list(tenants)
         return JSONResponse({"tenants": sb.identity.consent_tenants})
 
+    async def keys(request: Request) -> Response:
+        try:
+            body = await _json(request)
+            if body.get("rotate"):
+                sb.identity.signer.rotate(keep_previous=bool(body.get("keep_previous", True)))
+        except (ValueError, TypeError, AttributeError) as exc:
+            return _bad(str(exc))
+        return JSONResponse({"kid": sb.identity.signer.kid, "jwks": sb.identity.signer.jwks()})
+
     async def users(request: Request) -> Response:
         if request.method == "POST":
             try:
@@ -174,6 +185,7 @@ def control_routes(sb: Sandbox) -> list[BaseRoute]:
         Route("/_sandbox/limits", limits, methods=["GET", "POST"]),
         Route("/_sandbox/consent", consent, methods=["POST"]),
         Route("/_sandbox/users", users, methods=["GET", "POST"]),
+        Route("/_sandbox/keys", keys, methods=["POST"]),
         Route("/_sandbox/state", state, methods=["GET"]),
         Route("/_sandbox/state/{tenant_id}", state, methods=["GET"]),
     ]

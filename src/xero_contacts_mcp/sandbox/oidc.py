@@ -41,25 +41,41 @@ ID_TOKEN_CLAIMS = (
 
 
 class Signer:
-    """The sandbox's RS256 key pair; its public half is the JWKS."""
+    """The sandbox's RS256 key pairs: the newest signs; the JWKS publishes the public half of each."""
 
     def __init__(self) -> None:
-        self._key: RSAKey | None = None
+        self._keys: list[RSAKey] = []
+
+    @staticmethod
+    def _new_key() -> RSAKey:
+        key = RSAKey.generate_key(2048, private=True)
+        return RSAKey.import_key(key.as_dict(private=True) | {"kid": key.thumbprint()})
+
+    def _published(self) -> list[RSAKey]:
+        if not self._keys:
+            self._keys.append(self._new_key())
+        return self._keys
 
     @property
     def key(self) -> RSAKey:
-        if self._key is None:
-            key = RSAKey.generate_key(2048, private=True)
-            self._key = RSAKey.import_key(key.as_dict(private=True) | {"kid": key.thumbprint()})
-        return self._key
+        return self._published()[-1]
 
     @property
     def kid(self) -> str:
         return str(self.key.kid)
 
+    def rotate(self, *, keep_previous: bool = True) -> str:
+        """Sign with a new key from now on, as Xero's key rollover does; `keep_previous` keeps
+        publishing the old one (tokens already issued still verify), else it is withdrawn. The new kid."""
+        fresh = self._new_key()
+        self._keys = [*self._keys[-1:], fresh] if keep_previous else [fresh]
+        return str(fresh.kid)
+
     def jwks(self) -> dict[str, Any]:
-        public = self.key.as_dict(private=False)
-        return {"keys": [public | {"kid": self.kid, "use": "sig", "alg": "RS256"}]}
+        public = [
+            k.as_dict(private=False) | {"kid": str(k.kid), "use": "sig", "alg": "RS256"} for k in self._published()
+        ]
+        return {"keys": public}
 
     def sign(self, claims: dict[str, Any]) -> str:
         return jwt.encode({"alg": "RS256", "kid": self.kid, "typ": "JWT"}, claims, self.key)
