@@ -6,12 +6,12 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx2
 
 from . import logs
-from .settings import Settings
+from .settings import HostedConfigError, Settings
 from .state.cache import MemoryCache, SharedCache
 from .state.limiter import Limiter, LocalLimiter
 from .state.tokens import TokenStore
@@ -24,6 +24,11 @@ from .xero.auth import NoCredentials
 from .xero.client import ClientConfig, XeroClient
 from .xero.oauth import App, CustomConnection, OAuth2Auth, StaticToken, StoredLogin, TokenSource
 from .xero.retry import RetryPolicy
+
+if TYPE_CHECKING:
+    from .state.people import PeopleStore
+    from .stores import Stores
+    from .xero.people import XeroPeople
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +43,7 @@ class Runtime:
     runner: ToolRunner
     sandbox: Any = None  # the in-process Sandbox when --sandbox is on
     source: TokenSource | None = None  # where access tokens come from (None: no credentials)
+    people: XeroPeople | None = None  # hosted mode: each person's Xero sign-in (handed to the HTTP layer)
 
     @property
     def catalogue(self) -> Catalogue:
@@ -101,21 +107,88 @@ def selected_tools(settings: Settings, listing: Listing) -> list[str]:
                   read_only=settings.xero_mcp_read_only)
 
 
+def check_hosted(settings: Settings) -> None:
+    """Hosted mode's start-up checks (HostedConfigError: exit status 2), and a warning for each setting
+    that does not apply in it."""
+    settings.encryption_keys()  # raises when missing
+    if not settings.xero_client_id or settings.xero_client_secret is None:
+        raise HostedConfigError("hosted mode (XERO_MCP_PUBLIC_URL with --transport http) needs XERO_CLIENT_ID and "
+                                "XERO_CLIENT_SECRET of a Xero \"Web app\" whose redirect URI is "
+                                f"{settings.xero_mcp_public_url}/xero/callback")
+    if settings.xero_mcp_sandbox:
+        raise HostedConfigError("hosted mode (XERO_MCP_PUBLIC_URL with --transport http) serves each person's own "
+                                "Xero; it does not combine with --sandbox (point XERO_*_URL at `xero-contacts-mcp "
+                                "sandbox` instead)")
+    ignored = [name for name, value in (("XERO_MCP_HTTP_TOKEN", settings.xero_mcp_http_token),
+                                        ("XERO_ACCESS_TOKEN", settings.xero_access_token),
+                                        ("XERO_TENANT_ID", settings.xero_tenant_id)) if value is not None]
+    if ignored:
+        log.warning("hosted mode: %s %s not apply (each person signs in through their MCP client and acts on "
+                    "their own organisations); ignoring %s", ", ".join(ignored),
+                    "does" if len(ignored) == 1 else "do", "it" if len(ignored) == 1 else "them")
+
+
+def people_store(settings: Settings, stores: Stores) -> PeopleStore:
+    """Where people's sealed token sets live: Redis when the stores are shared, else the data directory."""
+    from .paths import user_dir
+    from .state.people import LocalPeople, Sealer
+
+    sealer = Sealer(settings.encryption_keys())
+    if stores.redis is not None:
+        from .state.redis_people import RedisPeople
+
+        return RedisPeople(stores.redis, sealer, lease=settings.xero_mcp_redis_lease)
+    directory = settings.xero_mcp_data_dir or user_dir("config") / "hosted"
+    return LocalPeople(directory / "people", sealer)
+
+
+def xero_people(settings: Settings, people: PeopleStore,
+                transport: httpx2.AsyncBaseTransport | None) -> tuple[XeroPeople, TokenSource]:
+    """The hosted-mode facade and the token source the one Xero client uses: the current person's tokens."""
+    from .xero.people import PersonTokens, XeroPeople
+
+    xero_app = app(settings)
+    tokens = PersonTokens(people, xero_app, transport)
+    facade = XeroPeople(app=xero_app, people=people, tokens=tokens, public_url=settings.xero_mcp_public_url or "",
+                        authorize_url=settings.xero_authorize_url, connections_url=settings.xero_connections_url,
+                        jwks_url=settings.xero_jwks_url, issuer=settings.xero_issuer, transport=transport)
+    return facade, tokens
+
+
 @asynccontextmanager
 async def open_runtime(settings: Settings, *, transport: httpx2.AsyncBaseTransport | None = None,
-                       catalogue: Catalogue | None = None, sandbox: Any = None) -> AsyncIterator[Runtime]:
+                       catalogue: Catalogue | None = None, sandbox: Any = None,
+                       hosted: bool = False) -> AsyncIterator[Runtime]:
     """Everything a server needs, with the HTTP client closed on exit.
 
     `sandbox` (with `XERO_MCP_SANDBOX` on) lets a test or benchmark supply a configured Sandbox.
+    `hosted` (XERO_MCP_PUBLIC_URL with --transport http; see `settings.is_hosted`): every call acts as
+    `identity.current_person`, with their own token set and organisations; `Runtime.people` is the facade
+    the HTTP layer signs people in through. Raises HostedConfigError when hosted mode is misconfigured.
     """
     listing = from_catalogue(catalogue) if catalogue is not None else load_listing(settings.xero_mcp_tools_file)
     source: TokenSource | None = None
     connections_url: str | None = None
+    people: XeroPeople | None = None
+    per_person: str | None = None
+    cache: SharedCache
+    limiter: Limiter
+    if hosted:
+        check_hosted(settings)
     async with AsyncExitStack() as stack:
-        if settings.xero_mcp_sandbox:  # one in-memory Xero per process: nothing to share, Redis or not
+        if hosted:
+            from .xero.people import NO_PERSON
+
+            stores = await stack.enter_async_context(open_stores(settings))
+            cache, limiter = stores.cache, stores.limiter
+            people, source = xero_people(settings, people_store(settings, stores), transport)
+            stack.push_async_callback(people.aclose)
+            auth: httpx2.Auth = OAuth2Auth(source)
+            config = ClientConfig(settings.xero_api_url, None, settings.xero_mcp_timeout, retry_policy(settings))
+            connections_url, per_person = settings.xero_connections_url, NO_PERSON
+        elif settings.xero_mcp_sandbox:  # one in-memory Xero per process: nothing to share, Redis or not
             sandbox, auth, transport, config = _sandbox(settings, sandbox)
-            cache: SharedCache = MemoryCache()
-            limiter: Limiter = LocalLimiter(limits(settings))
+            cache, limiter = MemoryCache(), LocalLimiter(limits(settings))
         else:
             stores = await stack.enter_async_context(open_stores(settings))
             cache, limiter = stores.cache, stores.limiter
@@ -124,9 +197,10 @@ async def open_runtime(settings: Settings, *, transport: httpx2.AsyncBaseTranspo
             config = ClientConfig(settings.xero_api_url, settings.xero_tenant_id, settings.xero_mcp_timeout,
                                   retry_policy(settings))
             connections_url = settings.xero_connections_url
+        stored_tenant = getattr(source, "tenant_id", None) if isinstance(source, StoredLogin) or hosted else None
         client = XeroClient(config, auth, transport, limiter, connections_url=connections_url,
-                            stored_tenant=source.tenant_id if isinstance(source, StoredLogin) else None,
-                            cache=cache, cache_key=connections_key(settings))
+                            stored_tenant=stored_tenant, cache=cache, cache_key=connections_key(settings),
+                            per_person=per_person)
         stack.push_async_callback(client.aclose)
         redactor = logs.RedactingFilter(settings.secrets())
         if sandbox is not None:
@@ -135,4 +209,4 @@ async def open_runtime(settings: Settings, *, transport: httpx2.AsyncBaseTranspo
         chosen = catalogue if catalogue is not None else (lambda: load_catalogue(settings.xero_mcp_tools_file))
         runner = ToolRunner(chosen, client, listing=listing, names=selected_tools(settings, listing),
                             raw_results=settings.xero_mcp_raw_results, redact=redactor.redact)
-        yield Runtime(settings, listing, client, runner, sandbox, source)
+        yield Runtime(settings, listing, client, runner, sandbox, source, people)

@@ -1,0 +1,343 @@
+"""Hosted mode, the Xero side: each person signs in at (the sandbox's) Xero, their token set is stored
+sealed under their Xero user id, and every call acts as them, on their organisations only.
+
+Everything runs in-process against the sandbox at Xero's own URLs (its transport routes by path), with
+the local store and with a real Redis; two runtimes on one Redis are two replicas.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import secrets
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import anyio
+import httpx2
+import pytest
+from cryptography.fernet import Fernet
+
+from xero_contacts_mcp.identity import Person, acting_as
+from xero_contacts_mcp.runtime import Runtime, open_runtime
+from xero_contacts_mcp.sandbox import Sandbox, SandboxConfig
+from xero_contacts_mcp.settings import HostedConfigError
+from xero_contacts_mcp.xero.people import XeroLoginError, XeroPeople
+
+PUBLIC = "https://mcp.example.com"
+KEY = Fernet.generate_key().decode()
+GET = "xero_contacts_get_contact_groups"
+
+
+def make_sandbox(**config: Any) -> Sandbox:
+    return Sandbox(SandboxConfig(**config))
+
+
+@pytest.fixture(params=["local", "redis"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, Any]:
+    """Where people live: a data directory, or a real Redis under a fresh prefix."""
+    if request.param == "local":
+        return {"xero_mcp_data_dir": tmp_path / "data"}
+    server = request.getfixturevalue("redis_server")
+    return {"xero_mcp_redis_url": server.url, "xero_mcp_redis_prefix": f"t{uuid.uuid4().hex[:8]}:"}
+
+
+def hosted_settings(settings_factory: Callable[..., Any], sandbox: Sandbox, **overrides: Any) -> Any:
+    web = sandbox.apps["web"]
+    values: dict[str, Any] = dict(xero_access_token=None, xero_tenant_id=None, xero_client_id=web.client_id,
+                                  xero_client_secret=web.client_secret, xero_mcp_public_url=PUBLIC,
+                                  xero_mcp_encryption_key=KEY, xero_mcp_tenant_per_minute=1000,
+                                  xero_mcp_tenant_concurrency=50)
+    values.update(overrides)
+    return settings_factory(**values)
+
+
+@asynccontextmanager
+async def hosted(settings: Any, sandbox: Sandbox) -> AsyncIterator[Runtime]:
+    async with open_runtime(settings, transport=sandbox.transport(), hosted=True) as runtime:
+        yield runtime
+
+
+async def sign_in(people: XeroPeople, sandbox: Sandbox, user: str) -> Person:
+    """What the HTTP layer and a browser do: our PKCE + state + nonce, Xero's login as `user`, the callback."""
+    verifier, state, nonce = secrets.token_urlsafe(64), secrets.token_urlsafe(16), secrets.token_urlsafe(16)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    url = people.authorize_url(state=state, code_challenge=challenge, nonce=nonce)
+    async with httpx2.AsyncClient(transport=sandbox.transport()) as browser:
+        await browser.get("https://login.xero.com/_sandbox/login-as", params={"user": user})
+        reply = await browser.get(url)
+    assert reply.status_code == 302, reply.text
+    query = parse_qs(urlsplit(reply.headers["location"]).query)
+    assert reply.headers["location"].startswith(f"{PUBLIC}/xero/callback?")
+    assert query["state"] == [state]
+    return await people.complete_login(code=query["code"][0], code_verifier=verifier, nonce=nonce)
+
+
+def tenants_of(sandbox: Sandbox, user: str) -> list[str]:
+    return list(sandbox.users.tenants(sandbox.user(user)))
+
+
+async def call_as(runtime: Runtime, person: Person | None, arguments: dict[str, Any] | None = None) -> Any:
+    with acting_as(person):
+        return await runtime.runner.run(GET, arguments or {})
+
+
+async def raw_store(settings: Any) -> list[str]:
+    """Every byte at rest: each file under the data directory, or each Redis key and value."""
+    if settings.xero_mcp_redis_url is None:
+        root = Path(settings.xero_mcp_data_dir)
+        return [f"{p.name}\n{p.read_bytes().decode('latin-1')}" for p in root.rglob("*") if p.is_file()]
+    from redis.asyncio import Redis
+
+    client = Redis.from_url(settings.xero_mcp_redis_url.get_secret_value(), decode_responses=True)
+    try:
+        found = []
+        async for key in client.scan_iter(match=f"{settings.xero_mcp_redis_prefix}*"):
+            kind = await client.type(key)
+            value = (await client.get(key) if kind == "string"
+                     else json.dumps(sorted(await client.smembers(key))) if kind == "set" else "")
+            found.append(f"{key!s}\n{value!s}")
+        return found
+    finally:
+        await client.aclose()
+
+
+# ── signing in, and acting as each person ───────────────────────────────────────────────────────
+
+
+async def test_each_person_reaches_only_their_own_organisations(settings_factory: Any, store: dict[str, Any]
+                                                                ) -> None:
+    sandbox = make_sandbox()
+    settings = hosted_settings(settings_factory, sandbox, **store)
+    async with hosted(settings, sandbox) as runtime:
+        assert runtime.people is not None
+        alice = await sign_in(runtime.people, sandbox, "alice")
+        bob = await sign_in(runtime.people, sandbox, "bob")
+        assert (alice.user_id, alice.email, alice.name) == (sandbox.user("alice").user_id, "alice@example.com",
+                                                            "Alice Anders")
+        assert bob.user_id == sandbox.user("bob").user_id
+        (bob_tenant,), alice_tenants = tenants_of(sandbox, "bob"), tenants_of(sandbox, "alice")
+
+        # bob has one organisation: it is his default
+        result = await call_as(runtime, bob)
+        assert not result.is_error, result.text
+        assert dict(sandbox.stats.api_requests) == {bob_tenant: 1}
+
+        # alice has two and names none: fail closed with HER list, nothing sent
+        result = await call_as(runtime, alice)
+        assert result.is_error, result.text
+        assert all(t in result.text for t in alice_tenants) and bob_tenant not in result.text, result.text
+        assert "Bob Plumbing" not in result.text and "Alice Bakery Ltd" in result.text
+        # alice naming bob's organisation: refused, her own list, nothing sent
+        result = await call_as(runtime, alice, {"xero-tenant-id": bob_tenant})
+        assert result.is_error and "not one of your Xero organisations" in result.text
+        assert all(t in result.text for t in alice_tenants) and "Bob Plumbing" not in result.text
+        # alice naming one of hers works
+        result = await call_as(runtime, alice, {"xero-tenant-id": alice_tenants[1]})
+        assert not result.is_error, result.text
+        assert dict(sandbox.stats.api_requests) == {bob_tenant: 1, alice_tenants[1]: 1}
+
+        # nobody signed in: isError, nothing sent
+        result = await call_as(runtime, None, {"xero-tenant-id": bob_tenant})
+        assert result.is_error and "no signed-in person" in result.text
+        assert sum(sandbox.stats.api_requests.values()) == 2
+
+        listed = {p.user_id: p for p in await runtime.people.people()}
+        assert set(listed) == {alice.user_id, bob.user_id}
+        assert [o["tenantId"] for o in listed[alice.user_id].organisations] == alice_tenants
+        assert await runtime.people.is_active(alice.user_id)
+        assert not await runtime.people.is_active(str(uuid.uuid4()))
+        assert not await runtime.people.is_active("../../etc/passwd")
+
+
+async def test_nothing_usable_is_at_rest_in_the_clear(settings_factory: Any, store: dict[str, Any]) -> None:
+    sandbox = make_sandbox()
+    settings = hosted_settings(settings_factory, sandbox, **store)
+    async with hosted(settings, sandbox) as runtime:
+        assert runtime.people is not None
+        alice = await sign_in(runtime.people, sandbox, "alice")
+        stored = runtime.people.tokens.login(alice.user_id)
+        login = await stored.store.load()
+        assert login is not None and login.refresh_token and login.access_token
+    raw = await raw_store(settings)
+    assert raw, "nothing was stored"
+    blob = "\n".join(raw)
+    assert alice.user_id in blob  # the key names the person (that is how they are found) …
+    for secret in (login.access_token, login.refresh_token, "alice@example.com", "Alice Bakery"):
+        assert secret not in blob  # … but no token, nor who they are, is readable
+    if settings.xero_mcp_redis_url is None:
+        for path in Path(settings.xero_mcp_data_dir).rglob("*"):
+            assert path.stat().st_mode & 0o077 == 0, path
+    # a copy of the store under another key opens nothing
+    other = hosted_settings(settings_factory, sandbox, **{**store, "xero_mcp_encryption_key": Fernet.generate_key()})
+    async with hosted(other, sandbox) as runtime:
+        result = await call_as(runtime, alice, {"xero-tenant-id": tenants_of(sandbox, "alice")[0]})
+        assert result.is_error and "cannot be opened with this server's keys" in result.text, result.text
+        assert login.access_token not in result.text and str(settings.xero_mcp_data_dir) not in result.text
+
+
+async def test_keys_rotate_new_key_first_old_sets_still_open(settings_factory: Any, tmp_path: Path) -> None:
+    sandbox = make_sandbox()
+    store = {"xero_mcp_data_dir": tmp_path / "data"}
+    async with hosted(hosted_settings(settings_factory, sandbox, **store), sandbox) as runtime:
+        assert runtime.people is not None
+        bob = await sign_in(runtime.people, sandbox, "bob")
+    rotated = f"{Fernet.generate_key().decode()},{KEY}"
+    async with hosted(hosted_settings(settings_factory, sandbox, xero_mcp_encryption_key=rotated, **store),
+                      sandbox) as runtime:
+        assert not (await call_as(runtime, bob)).is_error
+        assert [p.user_id for p in await runtime.people.people()] == [bob.user_id]  # type: ignore[union-attr]
+
+
+# ── refreshing: several expiries, one refresh per expiry per person, across replicas ──────────────
+
+
+async def test_refresh_through_several_expiries_once_per_expiry_per_person_across_replicas(
+        settings_factory: Any, redis_server: Any) -> None:
+    lifetime = 1.0
+    sandbox = make_sandbox(access_token_lifetime=lifetime)
+    store = {"xero_mcp_redis_url": redis_server.url, "xero_mcp_redis_prefix": f"t{uuid.uuid4().hex[:8]}:"}
+    settings = hosted_settings(settings_factory, sandbox, **store)
+    async with AsyncExitStack() as stack:
+        replicas = [await stack.enter_async_context(hosted(settings, sandbox)) for _ in range(2)]
+        people = replicas[0].people
+        assert people is not None
+        alice, bob = await sign_in(people, sandbox, "alice"), await sign_in(people, sandbox, "bob")
+        mine = {alice.user_id: {"xero-tenant-id": tenants_of(sandbox, "alice")[0]}, bob.user_id: {}}
+        expiries = 3
+        failures: list[str] = []
+        for _ in range(expiries):
+            await anyio.sleep(lifetime)  # every token set has expired
+            async with anyio.create_task_group() as group:
+                for runtime in replicas:
+                    for person in (alice, bob):
+                        for _ in range(5):
+                            async def one(runtime: Runtime = runtime, person: Person = person) -> None:
+                                result = await call_as(runtime, person, mine[person.user_id])
+                                if result.is_error:
+                                    failures.append(result.text)
+                            group.start_soon(one)
+        assert failures == []
+        assert sandbox.stats.invalid_grants == 0
+        # exactly one refresh per expiry per person, whichever replica made it
+        assert sandbox.stats.refreshes == expiries * 2
+        assert sum(r.people.tokens.refreshes for r in replicas if r.people is not None) == expiries * 2
+
+
+# ── revoking ────────────────────────────────────────────────────────────────────────────────────
+
+
+async def test_revoke_ends_the_grant_at_xero_and_deletes_the_token_set(settings_factory: Any,
+                                                                       store: dict[str, Any]) -> None:
+    sandbox = make_sandbox()
+    settings = hosted_settings(settings_factory, sandbox, **store)
+    async with hosted(settings, sandbox) as runtime:
+        people = runtime.people
+        assert people is not None
+        bob, alice = await sign_in(people, sandbox, "bob"), await sign_in(people, sandbox, "alice")
+        login = await people.tokens.login(bob.user_id).store.load()
+        assert login is not None and not (await call_as(runtime, bob)).is_error
+
+        assert await people.revoke(bob.user_id)
+        assert sandbox.stats.revocations == 1
+        assert not await people.is_active(bob.user_id)
+        assert [p.user_id for p in await people.people()] == [alice.user_id]
+        assert await people.tokens.login(bob.user_id).store.load() is None
+        async with httpx2.AsyncClient(transport=sandbox.transport()) as http:
+            refused = await http.post("https://identity.xero.com/connect/token",
+                                      data={"grant_type": "refresh_token", "refresh_token": login.refresh_token},
+                                      auth=(settings.xero_client_id, settings.xero_client_secret.get_secret_value()))
+        assert refused.status_code == 400 and refused.json()["error"] == "invalid_grant"
+        result = await call_as(runtime, bob)
+        assert result.is_error and "Sign in again" in result.text
+        assert not await people.revoke(bob.user_id)  # nobody left to revoke
+        # alice is untouched
+        assert not (await call_as(runtime, alice, {"xero-tenant-id": tenants_of(sandbox, "alice")[0]})).is_error
+        # bob signs in again: a fresh token set, usable at once (the old failure does not stick)
+        assert (await sign_in(people, sandbox, "bob")).user_id == bob.user_id
+        assert not (await call_as(runtime, bob)).is_error
+
+
+# ── the id_token: who signed in, verified ──────────────────────────────────────────────────────
+
+
+def minted_id_token(sandbox: Sandbox, *, user: str = "alice", client_id: str | None = None,
+                    nonce: str = "n-1", issuer: str = "https://identity.xero.com") -> str:
+    identity = sandbox.identity
+    grant = identity.new_grant(client_id or sandbox.apps["web"].client_id, ["openid", "profile", "email"],
+                               tenants_of(sandbox, user), sandbox.user(user))
+    return str(identity.mint(grant, issuer=issuer, nonce=nonce)["id_token"])
+
+
+async def test_id_token_is_verified_against_the_jwks_and_cached(settings_factory: Any, tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    from joserfc import jwt
+    from joserfc.jwk import RSAKey
+
+    from xero_contacts_mcp.xero.id_token import IdTokenError
+
+    sandbox = make_sandbox()
+    settings = hosted_settings(settings_factory, sandbox, xero_mcp_data_dir=tmp_path)
+    async with hosted(settings, sandbox) as runtime:
+        assert runtime.people is not None
+        verifier = runtime.people.verifier
+        good = minted_id_token(sandbox)
+        assert (await verifier.verify(good, nonce="n-1")).user_id == sandbox.user("alice").user_id
+        refused = {
+            "another login's nonce": (good, "n-2"),
+            "another app's token": (minted_id_token(sandbox, client_id=sandbox.apps["pkce"].client_id), "n-1"),
+            "another issuer": (minted_id_token(sandbox, issuer="https://evil.example"), "n-1"),
+            "not a JWT": ("not-a-jwt", "n-1"),
+        }
+        claims = jwt.decode(good, RSAKey.import_key(sandbox.identity.signer.jwks()["keys"][0])).claims
+        forged_key = RSAKey.generate_key(2048, parameters={"kid": sandbox.identity.signer.kid})
+        refused["a forged signature"] = (jwt.encode({"alg": "RS256", "kid": sandbox.identity.signer.kid},
+                                                    claims, forged_key), "n-1")
+        refused["an unknown kid"] = (jwt.encode({"alg": "RS256", "kid": "other"}, claims, forged_key), "n-1")
+        expired = {**claims, "exp": int(time.time()) - 120, "iat": int(time.time()) - 600}
+        refused["an expired token"] = (jwt.encode({"alg": "RS256", "kid": sandbox.identity.signer.kid}, expired,
+                                                  sandbox.identity.signer.key), "n-1")
+        for why, (token, nonce) in refused.items():
+            try:
+                await verifier.verify(token, nonce=nonce)
+            except IdTokenError:
+                continue
+            pytest.fail(f"accepted {why}")
+        await sign_in(runtime.people, sandbox, "bob")
+        assert verifier.fetches == 1  # cached; an unknown kid refetches at most once a minute
+        monkeypatch.setattr("xero_contacts_mcp.xero.id_token.REFETCH_AFTER", 0.0)
+        with pytest.raises(IdTokenError, match="kid 'other'"):
+            await verifier.verify(refused["an unknown kid"][0], nonce="n-1")
+        assert verifier.fetches == 2  # Xero may have rotated its keys: fetched again, still unknown
+
+
+async def test_a_sign_in_whose_id_token_does_not_verify_stores_nothing(settings_factory: Any, tmp_path: Path
+                                                                       ) -> None:
+    sandbox = make_sandbox(issuer="https://not-xero.example")
+    settings = hosted_settings(settings_factory, sandbox, xero_mcp_data_dir=tmp_path)
+    async with hosted(settings, sandbox) as runtime:
+        assert runtime.people is not None
+        with pytest.raises(XeroLoginError, match="id_token did not verify"):
+            await sign_in(runtime.people, sandbox, "alice")
+        assert await runtime.people.people() == []
+    assert list(tmp_path.rglob("*.login")) == []
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"xero_mcp_encryption_key": None}, "needs XERO_MCP_ENCRYPTION_KEY"),
+    ({"xero_client_secret": None}, "needs XERO_CLIENT_ID and XERO_CLIENT_SECRET"),
+    ({"xero_mcp_sandbox": True}, "does not combine with --sandbox"),
+])
+async def test_hosted_mode_refuses_to_start_half_configured(settings_factory: Any, tmp_path: Path,
+                                                            change: dict[str, Any], message: str) -> None:
+    sandbox = make_sandbox()
+    settings = hosted_settings(settings_factory, sandbox, xero_mcp_data_dir=tmp_path, **change)
+    with pytest.raises(HostedConfigError, match=message):
+        async with hosted(settings, sandbox):
+            pass
