@@ -169,8 +169,10 @@ def encryption() -> MultiFernet:
 @asynccontextmanager
 async def hosted_server(people: Any, workdir: Path, *, store: GrantStore | None = None, runner: Any = None,
                         stateless: bool = False, fetcher: MetadataFetcher | None = None,
+                        fernet: MultiFernet | None = None, public_url: str | None = None,
                         **limits: float) -> AsyncIterator[HostedServer]:
-    """The real HTTP app in hosted mode (whoami tool unless `runner` is given) on an ephemeral port."""
+    """The real HTTP app in hosted mode (whoami tool unless `runner` is given) on an ephemeral port;
+    `public_url` (default: its own base) lets replicas share one, as behind a load balancer."""
     from xero_contacts_mcp.server.app import build_server
     from xero_contacts_mcp.server.http import HTTPOptions, build_app
 
@@ -178,11 +180,11 @@ async def hosted_server(people: Any, workdir: Path, *, store: GrantStore | None 
     made: dict[str, Hosted] = {}
 
     def build(base: str) -> Any:
-        provider = HostedProvider(public_url=base, store=grants, people=people, fernet=encryption(),
+        provider = HostedProvider(public_url=public_url or base, store=grants, people=people, fernet=fernet or encryption(),
                                   fetcher=fetcher or MetadataFetcher(allow_loopback=True), **limits)
         made["hosted"] = Hosted(provider)
         if hasattr(people, "public_url"):
-            people.public_url = base
+            people.public_url = public_url or base
         server = build_server(runner or WhoAmI(), instructions="test")
         return build_app(server, HTTPOptions(hosted=made["hosted"], stateless=stateless))
 

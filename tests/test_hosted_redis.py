@@ -1,0 +1,102 @@
+"""The grant store in Redis: replicas share clients, consent requests, codes and tokens, the
+single-use rules hold across them, and a copy of every key holds nothing usable."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from hosted_helpers import Browser, FakeXero, HostedServer, ManualClient, encryption, hosted_server, mcp_status
+from xero_contacts_mcp.server.hosted.store import RedisGrantStore
+from xero_contacts_mcp.state.redis_state import RedisState
+
+if TYPE_CHECKING:
+    from redis_server import RedisServer
+
+
+@pytest.fixture
+async def fleet(redis_server: RedisServer, tmp_path: Path) -> AsyncIterator[tuple[FakeXero, list[HostedServer], Any]]:
+    """Three stateless replicas, each with its own Redis client, one key prefix, one public URL (the
+    first's: there the browser is sent, while API calls below go to each replica directly)."""
+    prefix = f"hosted-{uuid.uuid4().hex[:8]}:"
+    async with AsyncExitStack() as stack:
+        xero = await stack.enter_async_context(FakeXero.serve())
+        replicas, key = [], encryption()  # replicas share XERO_MCP_ENCRYPTION_KEY
+        for _ in range(3):
+            store = RedisGrantStore(RedisState(redis_server.url, prefix), owned=True)
+            stack.push_async_callback(store.aclose)
+            public = replicas[0].base if replicas else None
+            replicas.append(await stack.enter_async_context(hosted_server(
+                xero, tmp_path, store=store, stateless=True, fernet=key, public_url=public)))
+        raw = RedisState(redis_server.url, prefix)
+        stack.push_async_callback(raw.close)
+        yield xero, replicas, raw
+
+
+async def test_a_flow_spread_over_replicas_and_rotation_enforced_across_them(fleet: Any) -> None:
+    xero, (one, two, three), _ = fleet
+    browser = Browser(xero_user="alice")
+    await browser.login_at_fake_xero(xero)
+    client = await ManualClient.register(one.base)
+    on_two = ManualClient(two.base, client.client_id, client.client_secret, verifier=client.verifier)
+    reply = await browser.http.get(on_two.authorize_url(resource=one.mcp))  # /authorize on replica two
+    assert reply.status_code == 302
+    consent = reply.headers["location"]
+    # every public URL names one replica's origin here; the record itself is shared through Redis
+    pending = await three.provider.pending(consent.split("request=")[1])
+    assert pending is not None and pending["client_id"] == client.client_id
+    landed = await browser.go(client.authorize_url())
+    tokens = (await client.exchange(landed["code"])).json()
+    for replica in (one, two, three):
+        assert await mcp_status(replica.base, tokens["access_token"]) == 200
+    client_two = ManualClient(two.base, client.client_id, client.client_secret)
+    rotated = (await client_two.refresh(tokens["refresh_token"])).json()
+    assert "access_token" in rotated
+    client_three = ManualClient(three.base, client.client_id, client.client_secret)
+    reuse = await client_three.refresh(tokens["refresh_token"])
+    assert reuse.json()["error"] == "invalid_grant"
+    assert await mcp_status(one.base, rotated["access_token"]) == 401
+    await browser.aclose()
+
+
+async def test_concurrent_refreshes_of_one_token_on_two_replicas_rotate_once(fleet: Any) -> None:
+    xero, (one, two, _), _ = fleet
+    browser = Browser(xero_user="bob")
+    await browser.login_at_fake_xero(xero)
+    client = await ManualClient.register(one.base)
+    tokens = await client.connect(browser)
+    client_two = ManualClient(two.base, client.client_id, client.client_secret)
+    replies = await asyncio.gather(client.refresh(tokens["refresh_token"]),
+                                   client_two.refresh(tokens["refresh_token"]))
+    assert sorted(r.status_code for r in replies) == [200, 400]
+    await browser.aclose()
+
+
+async def test_a_copy_of_redis_holds_no_usable_token(fleet: Any) -> None:
+    xero, (one, two, _), raw = fleet
+    browser = Browser(xero_user="alice")
+    await browser.login_at_fake_xero(xero)
+    client = await ManualClient.register(one.base)
+    unused = (await browser.go(client.authorize_url()))["code"]
+    tokens = await client.connect(browser)
+    refreshed = (await client.refresh(tokens["refresh_token"])).json()
+    dump: list[str] = []
+    async for key in raw.client.scan_iter(match=f"{raw.prefix}*"):
+        dump.append(key)
+        kind = await raw.client.type(key)
+        dump += [await raw.client.get(key)] if kind == "string" else list(await raw.client.smembers(key))
+    text = "\n".join(dump)
+    assert any(":mcp:at:" in k for k in dump) and any(":mcp:client:" in k for k in dump)
+    for secret in (tokens["access_token"], tokens["refresh_token"], refreshed["access_token"],
+                   refreshed["refresh_token"], unused, client.client_secret or "-"):
+        assert secret not in text
+    candidates = {part for item in dump for part in item.replace('"', " ").replace(":", " ").split() if len(part) > 20}
+    for candidate in list(candidates)[:60]:
+        assert await mcp_status(two.base, candidate) == 401
+    await browser.aclose()
