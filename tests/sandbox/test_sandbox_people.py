@@ -162,6 +162,8 @@ async def test_login_as_redirects_to_next_with_the_cookie(http: httpx2.AsyncClie
     assert response.status_code == 302 and response.headers["location"] == "https://login.xero.com/somewhere"
     assert "sandbox_user=bob" in response.headers["set-cookie"]
     assert "httponly" in response.headers["set-cookie"].lower()
+    script = await http.get(LOGIN_AS, params={"user": "bob", "next": "javascript:alert(1)"})
+    assert script.status_code == 400 and "set-cookie" not in script.headers
 
 
 async def test_refresh_keeps_the_person_and_revocation_ends_only_their_grant(

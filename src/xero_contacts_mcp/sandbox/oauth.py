@@ -26,7 +26,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlencode
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
@@ -437,6 +437,8 @@ class Identity:
             known = [u.handle for u in self.users.all]
             return JSONResponse({"error": f"no sandbox user {request.query_params.get('user')!r}; known: {known}"}, 404)
         follow = request.query_params.get("next")
+        if follow and not (urlsplit(follow).scheme in ("http", "https") or follow.startswith("/")):
+            return JSONResponse({"error": "next must be an http(s) URL or a path"}, 400)
         response: Response = (
             RedirectResponse(follow, status_code=302) if follow else JSONResponse(self.users.describe(user))
         )
