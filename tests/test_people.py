@@ -341,3 +341,96 @@ async def test_hosted_mode_refuses_to_start_half_configured(settings_factory: An
     with pytest.raises(HostedConfigError, match=message):
         async with hosted(settings, sandbox):
             pass
+
+
+# ── the operator's commands ─────────────────────────────────────────────────────────────────────
+
+
+async def test_users_lists_people_and_revoke_ends_their_access(settings_factory: Any, tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    from xero_contacts_mcp import cli
+    from xero_contacts_mcp.users import run_users
+
+    sandbox = make_sandbox()
+    settings = hosted_settings(settings_factory, sandbox, xero_mcp_data_dir=tmp_path)
+    async with hosted(settings, sandbox) as runtime:
+        assert runtime.people is not None
+        alice, bob = await sign_in(runtime.people, sandbox, "alice"), await sign_in(runtime.people, sandbox, "bob")
+    for name, value in (("XERO_MCP_DATA_DIR", str(tmp_path)), ("XERO_MCP_ENCRYPTION_KEY", KEY)):
+        monkeypatch.setenv(name, value)
+    capsys.readouterr()
+
+    assert await anyio.to_thread.run_sync(cli.main, ["users"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[:2] == ["XERO", "USER"]
+    by_id = {line.split()[0]: line for line in lines[1:]}
+    assert set(by_id) == {alice.user_id, bob.user_id}
+    assert "alice@example.com" in by_id[alice.user_id] and "Alice Consulting Ltd" in by_id[alice.user_id]
+    assert "Bob Plumbing Ltd" in by_id[bob.user_id] and "Alice" not in by_id[bob.user_id]
+
+    said: list[str] = []
+    assert await run_users(settings, bob.user_id, say=said.append, transport=sandbox.transport()) == 0
+    assert said == [f"Revoked {bob.user_id} (bob@example.com): Xero access revoked, Xero token set deleted, "
+                    "0 MCP grants deleted."]
+    assert sandbox.stats.revocations == 1
+    assert await anyio.to_thread.run_sync(cli.main, ["users"]) == 0
+    assert bob.user_id not in capsys.readouterr().out
+
+    monkeypatch.setenv("XERO_CLIENT_ID", settings.xero_client_id)
+    monkeypatch.setenv("XERO_CLIENT_SECRET", settings.xero_client_secret.get_secret_value())
+    assert await anyio.to_thread.run_sync(cli.main, ["users", "revoke", bob.user_id]) == 1
+    assert "no connected person has the id" in capsys.readouterr().err
+    monkeypatch.delenv("XERO_MCP_ENCRYPTION_KEY")
+    assert await anyio.to_thread.run_sync(cli.main, ["users"]) == 2
+    assert "needs XERO_MCP_ENCRYPTION_KEY" in capsys.readouterr().err
+    monkeypatch.setenv("XERO_MCP_ENCRYPTION_KEY", "not-a-key")
+    assert await anyio.to_thread.run_sync(cli.main, ["users"]) == 2
+    err = capsys.readouterr().err
+    assert "key 1 is not a Fernet key" in err and "not-a-key" not in err
+
+
+def test_serve_in_hosted_mode_without_a_key_or_app_exits_2(monkeypatch: pytest.MonkeyPatch,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    from xero_contacts_mcp import cli
+
+    monkeypatch.setenv("XERO_MCP_PUBLIC_URL", PUBLIC)
+    assert cli.main(["serve", "--transport", "http", "--host", "0.0.0.0", "--port", "0"]) == 2  # noqa: S104
+    assert "needs XERO_MCP_ENCRYPTION_KEY" in capsys.readouterr().err
+    monkeypatch.setenv("XERO_MCP_ENCRYPTION_KEY", KEY)
+    assert cli.main(["serve", "--transport", "http", "--port", "0"]) == 2
+    assert "needs XERO_CLIENT_ID and XERO_CLIENT_SECRET" in capsys.readouterr().err
+    monkeypatch.setenv("XERO_MCP_PUBLIC_URL", "http://mcp.example.com")
+    assert cli.main(["serve", "--transport", "http", "--port", "0"]) == 2
+    assert "must use https" in capsys.readouterr().err
+
+
+def test_serve_starts_hosted_mode_from_the_environment(tmp_path: Path) -> None:
+    """The command line wires the runtime's XeroPeople into the MCP authorization server: metadata is
+    served, /mcp wants a person's token, and the static token and shared login are reported as not applying."""
+    import os
+    import subprocess
+    import sys
+
+    from http_server import free_port, wait_healthy
+
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("XERO_")}
+    env.update(XERO_MCP_PUBLIC_URL=base, XERO_MCP_ENCRYPTION_KEY=KEY, XERO_MCP_DATA_DIR=str(tmp_path),
+               XERO_CLIENT_ID="app-id", XERO_CLIENT_SECRET="app-secret",
+               XERO_MCP_HTTP_TOKEN="static-token-x", XERO_MCP_LOG_LEVEL="WARNING")
+    process = subprocess.Popen([sys.executable, "-m", "xero_contacts_mcp", "serve", "--transport", "http",
+                                "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                               text=True)
+    try:
+        wait_healthy(base, process, lambda: process.stderr.read() if process.stderr and process.poll() is not None
+                     else "")
+        metadata = httpx2.get(f"{base}/.well-known/oauth-protected-resource/mcp")
+        assert metadata.status_code == 200 and metadata.json()["resource"].startswith(base)
+        refused = httpx2.post(f"{base}/mcp", json={}, headers={"Authorization": "Bearer static-token-x"})
+        assert refused.status_code == 401 and "resource_metadata=" in refused.headers["www-authenticate"]
+    finally:
+        process.terminate()
+        _, err = process.communicate(timeout=15)
+    assert "XERO_MCP_HTTP_TOKEN does not apply" in err and "static-token-x" not in err

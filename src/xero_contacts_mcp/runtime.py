@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -14,7 +15,7 @@ from . import logs
 from .settings import HostedConfigError, Settings
 from .state.cache import MemoryCache, SharedCache
 from .state.limiter import Limiter, LocalLimiter
-from .state.tokens import TokenStore
+from .state.tokens import TokenStore, TokenStoreError
 from .stores import limits, open_stores
 from .tools.catalogue import Catalogue, load_catalogue
 from .tools.listing import Listing, from_catalogue, load_listing
@@ -181,6 +182,10 @@ async def open_runtime(settings: Settings, *, transport: httpx2.AsyncBaseTranspo
 
             stores = await stack.enter_async_context(open_stores(settings))
             cache, limiter = stores.cache, stores.limiter
+            with contextlib.suppress(TokenStoreError):  # an unreadable one does not apply either
+                if await stores.tokens.load() is not None:
+                        log.warning("hosted mode: the login stored by `xero-contacts-mcp login` (%s) does not apply; "
+                                "each person signs in through their MCP client", stores.tokens.describe())
             people, source = xero_people(settings, people_store(settings, stores), transport)
             stack.push_async_callback(people.aclose)
             auth: httpx2.Auth = OAuth2Auth(source)
