@@ -292,3 +292,25 @@ def _strings(value: Any) -> list[str]:
     if isinstance(value, list):
         return [s for v in value for s in _strings(v)]
     return []
+
+
+async def test_sdk_client_refreshes_through_several_expiries_with_rotation(tmp_path: Path) -> None:
+    """Access tokens living 1 s: each call after an expiry makes the SDK client refresh (a new refresh
+    token each time), never sign in again, and never meet invalid_grant."""
+    import asyncio
+
+    from hosted_helpers import MemoryTokens
+    async with FakeXero.serve() as xero, hosted_server(xero, tmp_path, access_ttl=1) as server:
+        browser = await person(xero, "dana")
+        storage = MemoryTokens()
+        refresh_tokens = []
+        async with mcp_client(server.mcp, oauth(server.mcp, browser, storage)) as client:
+            for _ in range(4):
+                assert text(await client.call_tool("whoami", {})) == "xero-dana"
+                refresh_tokens.append(storage.tokens.refresh_token)
+                await asyncio.sleep(1.3)
+            assert text(await client.call_tool("whoami", {})) == "xero-dana"
+            refresh_tokens.append(storage.tokens.refresh_token)
+        await browser.aclose()
+    assert len(set(refresh_tokens)) >= 4  # rotated at (nearly) every expiry
+    assert len(browser.consent_pages) == 1 and xero.logins == 1

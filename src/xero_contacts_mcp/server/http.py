@@ -152,6 +152,9 @@ async def run_http(server: Server, options: HTTPOptions) -> None:
                 self._captured_signals.clear()
 
     check(options)
+    if options.hosted is not None and options.token:
+        log.warning("hosted mode: XERO_MCP_HTTP_TOKEN does not apply; each person's MCP client signs in with OAuth "
+                    "and /mcp accepts only the tokens this server issued")
     config = uvicorn.Config(build_app(server, options), host=options.host.strip("[]"), port=options.port,
                             log_level="warning", lifespan="on", timeout_graceful_shutdown=int(options.graceful_seconds),
                             server_header=False)
