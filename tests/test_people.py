@@ -169,8 +169,9 @@ async def test_nothing_usable_is_at_rest_in_the_clear(settings_factory: Any, sto
     assert raw, "nothing was stored"
     blob = "\n".join(raw)
     assert alice.user_id in blob  # the key names the person (that is how they are found) …
-    for secret in (login.access_token, login.refresh_token, "alice@example.com", "Alice Bakery"):
+    for secret in (login.access_token, login.refresh_token, "alice@example.com", "Alice Anders"):
         assert secret not in blob  # … but no token, nor who they are, is readable
+    # (the shared connections cache names her organisations, as in single-login mode: no credential)
     if settings.xero_mcp_redis_url is None:
         for path in Path(settings.xero_mcp_data_dir).rglob("*"):
             assert path.stat().st_mode & 0o077 == 0, path
@@ -434,3 +435,23 @@ def test_serve_starts_hosted_mode_from_the_environment(tmp_path: Path) -> None:
         process.terminate()
         _, err = process.communicate(timeout=15)
     assert "XERO_MCP_HTTP_TOKEN does not apply" in err and "static-token-x" not in err
+
+
+async def test_signing_in_again_with_other_organisations_takes_effect_at_once(settings_factory: Any,
+                                                                              store: dict[str, Any]) -> None:
+    sandbox = make_sandbox()
+    first, second = tenants_of(sandbox, "alice")
+    settings = hosted_settings(settings_factory, sandbox, **store)
+    async with hosted(settings, sandbox) as runtime:
+        assert runtime.people is not None
+        sandbox.identity.consent_tenants = (first,)  # she allows only one organisation
+        alice = await sign_in(runtime.people, sandbox, "alice")
+        assert not (await call_as(runtime, alice)).is_error  # her only one is her default
+        refused = await call_as(runtime, alice, {"xero-tenant-id": second})
+        assert refused.is_error and "not one of your Xero organisations" in refused.text
+        sandbox.identity.consent_tenants = None  # she signs in again and allows both
+        await sign_in(runtime.people, sandbox, "alice")
+        unchosen = await call_as(runtime, alice)
+        assert unchosen.is_error and first in unchosen.text and second in unchosen.text
+        assert not (await call_as(runtime, alice, {"xero-tenant-id": second})).is_error
+        assert dict(sandbox.stats.api_requests) == {first: 1, second: 1}

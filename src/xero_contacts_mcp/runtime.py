@@ -143,8 +143,8 @@ def people_store(settings: Settings, stores: Stores) -> PeopleStore:
     return LocalPeople(directory / "people", sealer)
 
 
-def xero_people(settings: Settings, people: PeopleStore,
-                transport: httpx2.AsyncBaseTransport | None) -> tuple[XeroPeople, TokenSource]:
+def xero_people(settings: Settings, people: PeopleStore, transport: httpx2.AsyncBaseTransport | None,
+                cache: SharedCache | None = None) -> tuple[XeroPeople, TokenSource]:
     """The hosted-mode facade and the token source the one Xero client uses: the current person's tokens."""
     from .xero.people import PersonTokens, XeroPeople
 
@@ -152,7 +152,8 @@ def xero_people(settings: Settings, people: PeopleStore,
     tokens = PersonTokens(people, xero_app, transport)
     facade = XeroPeople(app=xero_app, people=people, tokens=tokens, public_url=settings.xero_mcp_public_url or "",
                         authorize_url=settings.xero_authorize_url, connections_url=settings.xero_connections_url,
-                        jwks_url=settings.xero_jwks_url, issuer=settings.xero_issuer, transport=transport)
+                        jwks_url=settings.xero_jwks_url, issuer=settings.xero_issuer, transport=transport,
+                        cache=cache, cache_key=connections_key(settings))
     return facade, tokens
 
 
@@ -186,7 +187,7 @@ async def open_runtime(settings: Settings, *, transport: httpx2.AsyncBaseTranspo
                 if await stores.tokens.load() is not None:
                         log.warning("hosted mode: the login stored by `xero-contacts-mcp login` (%s) does not apply; "
                                 "each person signs in through their MCP client", stores.tokens.describe())
-            people, source = xero_people(settings, people_store(settings, stores), transport)
+            people, source = xero_people(settings, people_store(settings, stores), transport, cache)
             stack.push_async_callback(people.aclose)
             auth: httpx2.Auth = OAuth2Auth(source)
             config = ClientConfig(settings.xero_api_url, None, settings.xero_mcp_timeout, retry_policy(settings))

@@ -20,10 +20,12 @@ import anyio
 import httpx2
 
 from ..identity import Person, current_person
+from ..state.cache import SharedCache
 from ..state.people import PeopleStore, PersonRecord
 from ..state.tokens import Login, UnreadableLoginError
 from .errors import NotConfiguredError
 from .oauth import App, LoginRequiredError, StoredLogin, with_expiry
+from .tenants import CACHE_SECONDS, person_key
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +115,8 @@ class XeroPeople:
 
     def __init__(self, *, app: App, people: PeopleStore, tokens: PersonTokens, public_url: str, authorize_url: str,
                  connections_url: str, jwks_url: str, issuer: str,
-                 transport: httpx2.AsyncBaseTransport | None = None, scopes: str = HOSTED_SCOPES) -> None:
+                 transport: httpx2.AsyncBaseTransport | None = None, scopes: str = HOSTED_SCOPES,
+                 cache: SharedCache | None = None, cache_key: str = "connections") -> None:
         from .id_token import IdTokenVerifier
 
         self.app = app
@@ -125,6 +128,8 @@ class XeroPeople:
         self._transport = transport
         self.scopes = scopes
         self.verifier = IdTokenVerifier(jwks_url, issuer, app.client_id, transport)
+        self._cache = cache
+        self._cache_key = cache_key
         self._touched: dict[str, float] = {}
         self._touch_lock = anyio.Lock()
 
@@ -165,6 +170,9 @@ class XeroPeople:
                 user_id=person.user_id, email=person.email, name=person.name,
                 organisations=[_organisation(c) for c in organisations],
                 connected_at=earlier.connected_at if earlier is not None else now, last_used=now))
+        self.tokens.forget(person.user_id)  # this process reads their new token set afresh
+        if self._cache is not None:  # their organisations as of now, for every replica's tenant choice
+            await self._cache.set(person_key(self._cache_key, person.user_id), organisations, ttl=CACHE_SECONDS)
         log.info("%s signed in to Xero with %d organisation(s)", person.email or person.user_id, len(organisations))
         return person
 

@@ -132,7 +132,7 @@ class PersonTenants:
         tenants = self._by_person.get(person.user_id)
         if tenants is None:
             tenants = self._by_person[person.user_id] = Tenants(
-                self._http, self._url, self._stored_default, self._cache, f"{self._key}:person:{person.user_id}",
+                self._http, self._url, self._stored_default, self._cache, person_key(self._key, person.user_id),
                 strict=True)
         return tenants
 
@@ -147,6 +147,11 @@ class PersonTenants:
 
     async def invalidate(self) -> None:
         await self._mine().invalidate()
+
+
+def person_key(key: str, user_id: str) -> str:
+    """Where one person's connections are cached (their sign-in stores them there first)."""
+    return f"{key}:person:{user_id}"
 
 
 def _holds(connections: list[dict[str, Any]], tenant: str) -> bool:
