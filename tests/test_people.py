@@ -455,3 +455,23 @@ async def test_signing_in_again_with_other_organisations_takes_effect_at_once(se
         assert unchosen.is_error and first in unchosen.text and second in unchosen.text
         assert not (await call_as(runtime, alice, {"xero-tenant-id": second})).is_error
         assert dict(sandbox.stats.api_requests) == {first: 1, second: 1}
+
+
+@pytest.mark.parametrize(("read_only", "tools_scopes"), [
+    (False, "accounting.contacts accounting.settings"),
+    (True, "accounting.contacts.read accounting.settings.read"),
+])
+async def test_the_xero_authorize_url_asks_who_they_are_and_the_tools_scopes(
+        settings_factory: Any, tmp_path: Path, read_only: bool, tools_scopes: str) -> None:
+    sandbox = make_sandbox()
+    settings = hosted_settings(settings_factory, sandbox, xero_mcp_data_dir=tmp_path, xero_mcp_read_only=read_only)
+    async with hosted(settings, sandbox) as runtime:
+        assert runtime.people is not None
+        url = runtime.people.authorize_url(state="s-1", code_challenge="c" * 43, nonce="n-1")
+    parts = urlsplit(url)
+    assert f"{parts.scheme}://{parts.netloc}{parts.path}" == settings.xero_authorize_url
+    query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+    assert query == {"response_type": "code", "client_id": settings.xero_client_id,
+                     "redirect_uri": f"{PUBLIC}/xero/callback", "scope": f"openid profile email offline_access "
+                     f"{tools_scopes}", "state": "s-1", "nonce": "n-1", "code_challenge": "c" * 43,
+                     "code_challenge_method": "S256"}

@@ -146,14 +146,17 @@ def people_store(settings: Settings, stores: Stores) -> PeopleStore:
 def xero_people(settings: Settings, people: PeopleStore, transport: httpx2.AsyncBaseTransport | None,
                 cache: SharedCache | None = None) -> tuple[XeroPeople, TokenSource]:
     """The hosted-mode facade and the token source the one Xero client uses: the current person's tokens."""
-    from .xero.people import PersonTokens, XeroPeople
+    from .login import scopes
+    from .xero.people import IDENTITY_SCOPES, PersonTokens, XeroPeople
 
     xero_app = app(settings)
+    wanted = scopes(settings).split()  # XERO_SCOPES, narrowed to .read with --read-only, as for `login`
     tokens = PersonTokens(people, xero_app, transport)
     facade = XeroPeople(app=xero_app, people=people, tokens=tokens, public_url=settings.xero_mcp_public_url or "",
                         authorize_url=settings.xero_authorize_url, connections_url=settings.xero_connections_url,
                         jwks_url=settings.xero_jwks_url, issuer=settings.xero_issuer, transport=transport,
-                        cache=cache, cache_key=connections_key(settings))
+                        cache=cache, cache_key=connections_key(settings),
+                        scopes=" ".join([*IDENTITY_SCOPES, *(s for s in wanted if s not in IDENTITY_SCOPES)]))
     return facade, tokens
 
 

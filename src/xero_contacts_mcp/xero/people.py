@@ -29,9 +29,12 @@ from .tenants import CACHE_SECONDS, person_key
 
 log = logging.getLogger(__name__)
 
-__all__ = ["HOSTED_SCOPES", "NO_PERSON", "PersonRecord", "PersonTokens", "XeroLoginError", "XeroPeople"]
+__all__ = ["HOSTED_SCOPES", "IDENTITY_SCOPES", "NO_PERSON", "PersonRecord", "PersonTokens", "RevocationError",
+           "XeroLoginError", "XeroPeople"]
 
-#: what each person grants: who they are (OpenID Connect), a refresh token, and the tools' scopes
+#: who the person is (OpenID Connect) and a refresh token: asked for on top of the tools' scopes
+IDENTITY_SCOPES = ("openid", "profile", "email", "offline_access")
+#: what each person grants by default (the runtime adds XERO_SCOPES / --read-only's to IDENTITY_SCOPES)
 HOSTED_SCOPES = "openid profile email offline_access accounting.contacts accounting.settings"
 TOUCH_EVERY = 60.0  # seconds between "last use" writes for one person (per process)
 
