@@ -32,7 +32,7 @@ from mcp.server.auth.provider import (
     RegistrationError,
     TokenError,
 )
-from mcp.shared.auth import InvalidRedirectUriError, OAuthClientInformationFull, OAuthToken
+from mcp.shared.auth import OAuthClientInformationFull, OAuthToken
 from pydantic import AnyHttpUrl, AnyUrl, ValidationError
 
 from ...identity import Person
@@ -58,17 +58,8 @@ class People(Protocol):
 
 
 class Client(OAuthClientInformationFull):
-    """A registered client whose redirect URI must match one registered, character for character."""
-
-    def validate_redirect_uri(self, redirect_uri: AnyUrl | None) -> AnyUrl:
-        registered = [str(uri) for uri in self.redirect_uris or []]
-        if redirect_uri is None:
-            if len(registered) == 1:
-                return AnyUrl(registered[0])
-            raise InvalidRedirectUriError("redirect_uri is required (the client registered several)")
-        if str(redirect_uri) not in registered:
-            raise InvalidRedirectUriError(f"Redirect URI '{redirect_uri}' not registered for client")
-        return redirect_uri
+    """A client as this server knows it (registered, or described by its metadata document). The SDK's
+    redirect-URI check is already exact (URLs compared after RFC 3986 normalisation only)."""
 
 
 class HostedCode(AuthorizationCode):
