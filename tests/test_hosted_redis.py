@@ -8,16 +8,14 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
 
 from hosted_helpers import Browser, FakeXero, HostedServer, ManualClient, encryption, hosted_server, mcp_status
+from redis_server import RedisServer, redis_or_skip
 from xero_contacts_mcp.server.hosted.store import RedisGrantStore
 from xero_contacts_mcp.state.redis_state import RedisState
-
-if TYPE_CHECKING:
-    from redis_server import RedisServer
 
 
 @pytest.fixture
@@ -108,3 +106,30 @@ async def test_a_copy_of_redis_holds_no_usable_token(fleet: Any) -> None:
     for candidate in list(candidates)[:60]:
         assert await mcp_status(two.base, candidate) == 401
     await browser.aclose()
+
+
+async def test_redis_down_is_a_503_with_retry_after_and_nobody_is_signed_out(tmp_path: Path) -> None:
+    """Redis as production runs it (append-only file): stopped, every hosted route says 503 and to retry;
+    back, the same tokens work again."""
+    with redis_or_skip(persistent=True) as redis:
+        await _outage(redis, tmp_path)
+
+
+async def _outage(redis: RedisServer, tmp_path: Path) -> None:
+    store = RedisGrantStore(RedisState(redis.url, "down:", timeout=0.5), owned=True)
+    async with FakeXero.serve() as xero, hosted_server(xero, tmp_path, store=store) as server:
+        browser = Browser(xero_user="erin")
+        await browser.login_at_fake_xero(xero)
+        client = await ManualClient.register(server.base)
+        tokens = await client.connect(browser)
+        redis.stop()
+        try:
+            assert await mcp_status(server.base, tokens["access_token"]) == 503
+            refused = await client.refresh(tokens["refresh_token"])
+            assert refused.status_code == 503 and refused.headers["retry-after"] == "2"
+            assert refused.json()["error"] == "temporarily_unavailable"
+        finally:
+            redis.start()
+        assert await mcp_status(server.base, tokens["access_token"]) == 200
+        assert (await client.refresh(tokens["refresh_token"])).status_code == 200
+        await browser.aclose()

@@ -134,7 +134,9 @@ def build_app(server: Server, options: HTTPOptions) -> Any:
         streamable_http_path="/mcp", stateless_http=options.stateless, json_response=True,
         transport_security=_security(options), host=options.host, custom_starlette_routes=routes, **auth,
     )
-    return Guard(app, None if options.hosted is not None else options.token, options.stateless)
+    if options.hosted is not None:
+        return Guard(options.hosted.wrap(app), None, options.stateless)
+    return Guard(app, options.token, options.stateless)
 
 
 async def run_http(server: Server, options: HTTPOptions) -> None:

@@ -26,6 +26,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ...state.cache import SharedStateUnavailable
 from .cimd import MetadataFetcher
 from .pages import consent_page, error_page
 from .provider import SCOPE, HostedProvider, People, delete_person_grants, digest
@@ -50,6 +51,10 @@ class Hosted:
     @property
     def verifier(self) -> HostedProvider:
         return self.provider
+
+    def wrap(self, app: ASGIApp) -> ASGIApp:
+        """The whole HTTP app as hosted mode serves it (a store outage is a 503, not a 500)."""
+        return SharedStateDown(app)
 
     def auth_settings(self) -> AuthSettings:
         return AuthSettings(issuer_url=AnyHttpUrl(self.public_url),
@@ -162,6 +167,43 @@ class Hosted:
         response = RedirectResponse(url, status_code=302, headers={"Cache-Control": "no-store"})
         response.delete_cookie(FLOW_COOKIE, path="/xero/callback")
         return response
+
+
+class SharedStateDown:
+    """When the grant store (Redis) cannot answer, every hosted route answers 503 with one sentence and
+    Retry-After instead of a 500 and a traceback: the client retries, nobody is signed out.
+
+    Starlette's outermost middleware sends a 500 and re-raises; this wrapper holds a 500 back until the
+    exception is known, and replaces it only when the cause is the shared state."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        held: list[Message] = []
+
+        async def hold_500(message: Message) -> None:
+            if held or (message["type"] == "http.response.start" and message["status"] == 500):
+                held.append(message)
+            else:
+                await send(message)
+
+        try:
+            await self.app(scope, receive, hold_500)
+        except SharedStateUnavailable as exc:
+            log.warning("answered 503: %s", exc)
+            body = json.dumps({"error": "temporarily_unavailable", "error_description":
+                               "this server's shared state is unavailable; try again shortly"}).encode()
+            await send({"type": "http.response.start", "status": 503, "headers": [
+                (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                (b"retry-after", b"2"), (b"cache-control", b"no-store")]})
+            await send({"type": "http.response.body", "body": body})
+            return
+        for message in held:
+            await send(message)
 
 
 class HTMLErrors:
