@@ -157,3 +157,56 @@ async def test_two_people_on_three_replicas_each_see_only_their_own(team: Team) 
     assert await mcp_status(team.public, storage["bob"].tokens.access_token) == 200
     for browser in browsers.values():
         await browser.aclose()
+
+
+async def test_one_node_with_the_local_store(served: SandboxProcess, tmp_path: Path) -> None:
+    """A single `serve` with no Redis: grants in XERO_MCP_DATA_DIR (0600, nothing usable in it); a static
+    XERO_MCP_HTTP_TOKEN is reported at start-up as not applying, and is not accepted at /mcp."""
+    from http_server import free_port, wait_healthy
+
+    sandbox = served.reset()
+    app, info = sandbox.app("web"), sandbox.info
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("XERO_")}
+    env.update({
+        "XDG_CONFIG_HOME": str(tmp_path / "config"), "XERO_MCP_DATA_DIR": str(tmp_path / "data"),
+        "XERO_CLIENT_ID": app["client_id"], "XERO_CLIENT_SECRET": app["client_secret"],
+        "XERO_API_URL": info["api_url"], "XERO_TOKEN_URL": info["token_url"],
+        "XERO_CONNECTIONS_URL": info["connections_url"], "XERO_REVOKE_URL": info["revoke_url"],
+        "XERO_AUTHORIZE_URL": info["authorize_url"], "XERO_JWKS_URL": info["jwks_url"], "XERO_ISSUER": info["issuer"],
+        "XERO_MCP_PUBLIC_URL": base, "XERO_MCP_ENCRYPTION_KEY": Fernet.generate_key().decode(),
+        "XERO_MCP_HTTP_TOKEN": "static-token-that-must-not-open-mcp",
+    })
+    log = tmp_path / "serve.log"
+    with log.open("w") as stderr:
+        process = subprocess.Popen([sys.executable, "-m", "xero_contacts_mcp", "serve", "--transport", "http",
+                                    "--port", str(port)], env=env, stdin=subprocess.DEVNULL,
+                                   stdout=subprocess.DEVNULL, stderr=stderr)
+    try:
+        await asyncio.to_thread(wait_healthy, base, process, log.read_text, 60)
+        assert await mcp_status(base, "static-token-that-must-not-open-mcp") == 401
+        browser = Browser()
+        assert (await browser.http.get(f"{sandbox.control}/login-as", params={"user": "bob"})).status_code == 200
+        storage = MemoryTokens()
+        async with mcp_client(f"{base}/mcp", oauth(f"{base}/mcp", browser, storage)) as client:
+            result = await client.call_tool("xero_contacts_get_contact_groups", {})
+        assert not result.is_error, text(result)
+        await browser.aclose()
+        grants = tmp_path / "data" / "mcp-grants.json"
+        assert oct(grants.stat().st_mode & 0o777) == "0o600"
+        raw = grants.read_text()
+        assert storage.tokens.access_token not in raw and storage.tokens.refresh_token not in raw
+        assert storage.client.client_secret not in raw
+    finally:
+        process.terminate()
+        await asyncio.to_thread(process.wait, 15)
+    assert "XERO_MCP_HTTP_TOKEN does not apply" in log.read_text()
+
+
+def test_a_public_bind_needs_no_static_token_in_hosted_mode() -> None:
+    from xero_contacts_mcp.server.http import HTTPConfigError, HTTPOptions, check
+
+    check(HTTPOptions(host="0.0.0.0", hosted=object()))  # noqa: S104 - each request carries an OAuth token
+    with pytest.raises(HTTPConfigError, match="XERO_MCP_HTTP_TOKEN"):
+        check(HTTPOptions(host="0.0.0.0"))  # noqa: S104
