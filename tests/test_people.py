@@ -7,6 +7,7 @@ the local store and with a real Redis; two runtimes on one Redis are two replica
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import json
@@ -475,3 +476,23 @@ async def test_the_xero_authorize_url_asks_who_they_are_and_the_tools_scopes(
                      "redirect_uri": f"{PUBLIC}/xero/callback", "scope": f"openid profile email offline_access "
                      f"{tools_scopes}", "state": "s-1", "nonce": "n-1", "code_challenge": "c" * 43,
                      "code_challenge_method": "S256"}
+
+
+async def test_last_use_is_noted_at_most_once_a_minute(settings_factory: Any, tmp_path: Path) -> None:
+    sandbox = make_sandbox()
+    async with hosted(hosted_settings(settings_factory, sandbox, xero_mcp_data_dir=tmp_path), sandbox) as runtime:
+        people = runtime.people
+        assert people is not None
+        bob = await sign_in(people, sandbox, "bob")
+        record = await people.store.record(bob.user_id)
+        assert record is not None
+        record.last_used = 1.0
+        await people.store.save_record(record)
+        assert await people.is_active(bob.user_id)
+        noted = await people.store.record(bob.user_id)
+        assert noted is not None and noted.last_used > time.time() - 60
+        noted.last_used = 2.0
+        await people.store.save_record(noted)
+        assert all(await asyncio.gather(*(people.is_active(bob.user_id) for _ in range(5))))
+        again = await people.store.record(bob.user_id)
+        assert again is not None and again.last_used == 2.0  # within the minute: not written again

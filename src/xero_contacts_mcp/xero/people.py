@@ -16,12 +16,11 @@ import time
 from typing import Any
 from urllib.parse import urlencode
 
-import anyio
 import httpx2
 
 from ..identity import Person, current_person
 from ..state.cache import SharedCache
-from ..state.people import PeopleStore, PersonRecord
+from ..state.people import PeopleStore, PersonRecord, check_user_id
 from ..state.tokens import Login, UnreadableLoginError
 from .errors import NotConfiguredError
 from .oauth import App, LoginRequiredError, StoredLogin, with_expiry
@@ -134,7 +133,6 @@ class XeroPeople:
         self._cache = cache
         self._cache_key = cache_key
         self._touched: dict[str, float] = {}
-        self._touch_lock = anyio.Lock()
 
     def authorize_url(self, *, state: str, code_challenge: str, nonce: str) -> str:
         """Xero's authorize URL: our scopes, redirect URI `{XERO_MCP_PUBLIC_URL}/xero/callback`, PKCE S256
@@ -157,8 +155,11 @@ class XeroPeople:
                                  "cannot be identified")
         try:
             person = await self.verifier.verify(id_token, nonce=nonce)
+            check_user_id(person.user_id)
         except IdTokenError as exc:
             raise XeroLoginError(str(exc)) from None
+        except ValueError:
+            raise XeroLoginError("Xero's id_token names the person with an id this server cannot store") from None
         organisations = await self._connections(token["access_token"])
         default = str(organisations[0]["tenantId"]) if len(organisations) == 1 else None
         login = Login(token=token, client_id=self.app.client_id, tenant_id=default, connections=organisations)
@@ -225,18 +226,16 @@ class XeroPeople:
         return active
 
     async def _touch(self, user_id: str) -> None:
-        """Record the last use, at most once a minute per person per process (a write per call is waste)."""
+        """Record the last use, at most once a minute per person per process (a write per call is waste).
+        Claimed before the first await, so concurrent calls of one person write it once."""
         now = time.time()
         if now - self._touched.get(user_id, 0.0) < TOUCH_EVERY:
             return
-        async with self._touch_lock:
-            if now - self._touched.get(user_id, 0.0) < TOUCH_EVERY:
-                return
-            self._touched[user_id] = now
-            record = await self.store.record(user_id)
-            if record is not None:
-                record.last_used = now
-                await self.store.save_record(record)
+        self._touched[user_id] = now
+        record = await self.store.record(user_id)
+        if record is not None:
+            record.last_used = now
+            await self.store.save_record(record)
 
     async def people(self) -> list[PersonRecord]:
         """Everyone connected, for `users`."""
