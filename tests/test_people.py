@@ -445,7 +445,7 @@ async def test_signing_in_again_with_other_organisations_takes_effect_at_once(se
     settings = hosted_settings(settings_factory, sandbox, **store)
     async with hosted(settings, sandbox) as runtime:
         assert runtime.people is not None
-        sandbox.identity.consent_tenants = (first,)  # she allows only one organisation
+        sandbox.identity.consent_tenants = [first]  # she allows only one organisation
         alice = await sign_in(runtime.people, sandbox, "alice")
         assert not (await call_as(runtime, alice)).is_error  # her only one is her default
         refused = await call_as(runtime, alice, {"xero-tenant-id": second})
