@@ -281,7 +281,7 @@ def oauth(server_url: str, browser: Browser, storage: MemoryTokens | None = None
     async def callback() -> AuthorizationCodeResult:
         if "code" not in landed:
             raise RuntimeError(f"authorization failed: {landed}")
-        return AuthorizationCodeResult(code=landed["code"], state=landed.get("state"))
+        return AuthorizationCodeResult(code=landed["code"], state=landed.get("state"), iss=landed.get("iss"))
 
     metadata = OAuthClientMetadata(client_name=client_name, redirect_uris=[CLIENT_REDIRECT],  # type: ignore[list-item]
                                    grant_types=["authorization_code", "refresh_token"], response_types=["code"])

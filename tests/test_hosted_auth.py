@@ -177,7 +177,8 @@ async def test_deny_returns_access_denied_with_state(env: Any) -> None:
     browser = await person(xero, decision="deny")
     client = await ManualClient.register(server.base)
     landed = await browser.go(client.authorize_url(state="s-42"))
-    assert landed == {"error": "access_denied", "error_description": "the person denied access", "state": "s-42"}
+    assert landed == {"error": "access_denied", "error_description": "the person denied access", "state": "s-42",
+                      "iss": server.base}  # RFC 9207: the answer names this server
     assert xero.logins == 0
     refused = await person(xero, "refuses")  # says no at Xero instead
     assert (await refused.go(client.authorize_url(state="s-43")))["error"] == "access_denied"

@@ -20,7 +20,6 @@ from mcp.server.auth.handlers.metadata import MetadataHandler
 from mcp.server.auth.provider import construct_redirect_uri
 from mcp.server.auth.routes import build_metadata, cors_middleware, create_auth_routes
 from mcp.server.auth.settings import AuthSettings, ClientRegistrationOptions, RevocationOptions
-from pydantic import AnyHttpUrl
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
@@ -47,6 +46,14 @@ class Hosted:
         self.public_url = provider.public_url
         self.secure = self.public_url.startswith("https://")
         self.server_name = server_name
+        settings = self.auth_settings()
+        self.metadata = build_metadata(settings.issuer_url, None, settings.client_registration_options or
+                                       ClientRegistrationOptions(), settings.revocation_options or RevocationOptions())
+        self.metadata.client_id_metadata_document_supported = True
+        self.metadata.scopes_supported = [SCOPE]
+        # RFC 9207: every answer we send back to a client names us, so it cannot be mixed up with another server's
+        self.metadata.authorization_response_iss_parameter_supported = True
+        self.issuer = str(self.metadata.issuer)
 
     @property
     def verifier(self) -> HostedProvider:
@@ -57,26 +64,23 @@ class Hosted:
         return SharedStateDown(app)
 
     def auth_settings(self) -> AuthSettings:
-        return AuthSettings(issuer_url=AnyHttpUrl(self.public_url),
-                            resource_server_url=AnyHttpUrl(self.provider.resource),
-                            validate_token_resource=True, required_scopes=[SCOPE],
-                            client_registration_options=ClientRegistrationOptions(
-                                enabled=True, valid_scopes=[SCOPE], default_scopes=[SCOPE]),
-                            revocation_options=RevocationOptions(enabled=True))
+        # validated from strings so that the issuer keeps its exact spelling (no trailing slash added)
+        return AuthSettings.model_validate({
+            "issuer_url": self.public_url, "resource_server_url": self.provider.resource,
+            "validate_token_resource": True, "required_scopes": [SCOPE],
+            "client_registration_options": ClientRegistrationOptions(enabled=True, valid_scopes=[SCOPE],
+                                                                     default_scopes=[SCOPE]),
+            "revocation_options": RevocationOptions(enabled=True)})
 
     def routes(self) -> list[Route]:
         settings = self.auth_settings()
         sdk = create_auth_routes(self.provider, settings.issuer_url,
                                  client_registration_options=settings.client_registration_options,
                                  revocation_options=settings.revocation_options)
-        metadata = build_metadata(settings.issuer_url, None, settings.client_registration_options or
-                                  ClientRegistrationOptions(), settings.revocation_options or RevocationOptions())
-        metadata.client_id_metadata_document_supported = True
-        metadata.scopes_supported = [SCOPE]
         routes: list[Route] = []
         for route in sdk:
             if route.path == "/.well-known/oauth-authorization-server":
-                handler = cors_middleware(MetadataHandler(metadata).handle, ["GET", "OPTIONS"])
+                handler = cors_middleware(MetadataHandler(self.metadata).handle, ["GET", "OPTIONS"])
                 route = Route(route.path, endpoint=handler, methods=["GET", "OPTIONS"])
             elif route.path == "/authorize":
                 route = Route(route.path, endpoint=HTMLErrors(route.app), methods=["GET", "POST"])
@@ -163,7 +167,7 @@ class Hosted:
 
     def _back_to_client(self, record: dict[str, Any], **params: str) -> Response:
         """Only ever to the redirect URI checked against the client's registration at /authorize."""
-        url = construct_redirect_uri(record["redirect_uri"], **params, state=record.get("state"))
+        url = construct_redirect_uri(record["redirect_uri"], **params, state=record.get("state"), iss=self.issuer)
         response = RedirectResponse(url, status_code=302, headers={"Cache-Control": "no-store"})
         response.delete_cookie(FLOW_COOKIE, path="/xero/callback")
         return response
