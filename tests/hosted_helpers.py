@@ -208,6 +208,14 @@ class Browser:
         self.visited: list[str] = []
         self.consent_pages: list[httpx2.Response] = []
 
+    @classmethod
+    async def at_sandbox(cls, control_url: str, user: str, **kwargs: Any) -> Browser:
+        """A browser already logged in at the sandbox's Xero as `user` (handle or email), as a person would be."""
+        browser = cls(**kwargs)
+        reply = await browser.http.get(f"{control_url}/login-as", params={"user": user})
+        assert reply.status_code == 200, reply.text
+        return browser
+
     async def login_at_fake_xero(self, xero: FakeXero) -> None:
         self.http.cookies.set("user", self.xero_user or "default", domain=urlsplit(xero.base).hostname or "")
 
@@ -350,7 +358,8 @@ class ManualClient:
         return await self.token(grant_type="refresh_token", refresh_token=refresh_token)
 
     async def connect(self, browser: Browser, state: str = "client-state") -> dict[str, Any]:
-        """authorize → consent → Xero → code → tokens; returns the token response."""
+        """authorize → consent → Xero → code → tokens; returns the token response (what a benchmark needs
+        to call /mcp as that person: `access_token`)."""
         landed = await browser.go(self.authorize_url(state))
         assert "code" in landed, landed
         reply = await self.exchange(landed["code"])

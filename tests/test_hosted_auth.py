@@ -81,6 +81,12 @@ async def test_registration_takes_https_or_loopback_redirects_only(env: Any) -> 
     assert [r.status_code for r in refused] == [400, 400, 400]
     assert all(r.json()["error"] in ("invalid_redirect_uri", "invalid_client_metadata") for r in refused)
     assert [r.status_code for r in accepted] == [201, 201, 201]
+    async with httpx2.AsyncClient(timeout=10) as http:
+        many = await http.post(f"{server.base}/register", json={
+            "redirect_uris": [f"https://app.example/cb{i}" for i in range(11)]})
+        long = await http.post(f"{server.base}/register", json={
+            "redirect_uris": ["https://app.example/cb"], "client_name": "x" * 201})
+    assert many.status_code == long.status_code == 400
 
 
 async def test_token_for_another_resource_is_refused(tmp_path: Path) -> None:
@@ -184,6 +190,17 @@ async def test_deny_returns_access_denied_with_state(env: Any) -> None:
     assert (await refused.go(client.authorize_url(state="s-43")))["error"] == "access_denied"
     await browser.aclose()
     await refused.aclose()
+
+
+async def test_an_unanswered_consent_request_expires(tmp_path: Path) -> None:
+    import asyncio
+    async with FakeXero.serve() as xero, hosted_server(xero, tmp_path, request_ttl=1) as server, \
+            httpx2.AsyncClient(timeout=10) as http:
+        client = await ManualClient.register(server.base)
+        consent = (await http.get(client.authorize_url())).headers["location"]
+        await asyncio.sleep(1.2)
+        page = await http.get(consent)
+    assert page.status_code == 400 and "expired" in page.text and "location" not in page.headers
 
 
 async def test_consent_page_is_not_frameable_and_names_the_client(env: Any) -> None:

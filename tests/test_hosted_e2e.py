@@ -75,11 +75,7 @@ class Team:
         return next(u for u in self.sandbox.info["users"] if u["id"] == handle)
 
     async def person(self, handle: str) -> Browser:
-        """A browser already logged in at the sandbox's Xero as `handle`."""
-        browser = Browser()
-        reply = await browser.http.get(f"{self.sandbox.control}/login-as", params={"user": handle})
-        assert reply.status_code == 200, reply.text
-        return browser
+        return await Browser.at_sandbox(self.sandbox.control, handle)
 
 
 @pytest.fixture
@@ -186,8 +182,7 @@ async def test_one_node_with_the_local_store(served: SandboxProcess, tmp_path: P
     try:
         await asyncio.to_thread(wait_healthy, base, process, log.read_text, 60)
         assert await mcp_status(base, "static-token-that-must-not-open-mcp") == 401
-        browser = Browser()
-        assert (await browser.http.get(f"{sandbox.control}/login-as", params={"user": "bob"})).status_code == 200
+        browser = await Browser.at_sandbox(sandbox.control, "bob")
         storage = MemoryTokens()
         async with mcp_client(f"{base}/mcp", oauth(f"{base}/mcp", browser, storage)) as client:
             result = await client.call_tool("xero_contacts_get_contact_groups", {})

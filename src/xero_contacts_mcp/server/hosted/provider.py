@@ -44,6 +44,8 @@ log = logging.getLogger(__name__)
 #: the one scope: act in the person's own Xero organisations through this server's tools
 SCOPE = "xero.contacts"
 CLIENT_TTL = 400 * 86400.0
+MAX_REDIRECT_URIS = 10
+MAX_CLIENT_NAME = 200
 USED_MARKER_TTL = 600.0
 
 
@@ -139,7 +141,7 @@ class HostedProvider:
         try:
             document = await self.fetcher.fetch(url)
             uris = document.get("redirect_uris")
-            if not isinstance(uris, list) or not uris or not all(
+            if not isinstance(uris, list) or not 0 < len(uris) <= MAX_REDIRECT_URIS or not all(
                     isinstance(u, str) and acceptable_redirect(u) for u in uris):
                 raise MetadataDocumentError("the client metadata document's redirect_uris must be https or "
                                             "loopback URLs")
@@ -147,6 +149,8 @@ class HostedProvider:
                 raise MetadataDocumentError("only public clients (token_endpoint_auth_method none) may use a "
                                             "metadata document here")
             name = document.get("client_name")
+            if isinstance(name, str) and len(name) > MAX_CLIENT_NAME:
+                raise MetadataDocumentError(f"the client_name is longer than {MAX_CLIENT_NAME} characters")
             return Client(client_id=url, redirect_uris=uris, token_endpoint_auth_method="none",  # noqa: S106 - a method name
                           grant_types=["authorization_code", "refresh_token"], response_types=["code"],
                           scope=SCOPE, client_name=name if isinstance(name, str) else None)
@@ -156,6 +160,10 @@ class HostedProvider:
             return None
 
     async def register_client(self, client_info: OAuthClientInformationFull) -> None:
+        if len(client_info.redirect_uris or []) > MAX_REDIRECT_URIS:
+            raise RegistrationError("invalid_redirect_uri", f"at most {MAX_REDIRECT_URIS} redirect URIs")
+        if len(client_info.client_name or "") > MAX_CLIENT_NAME:
+            raise RegistrationError("invalid_client_metadata", f"client_name is longer than {MAX_CLIENT_NAME}")
         for uri in client_info.redirect_uris or []:
             if not acceptable_redirect(str(uri)):
                 raise RegistrationError("invalid_redirect_uri",
