@@ -112,11 +112,6 @@ class Settings(BaseSettings):
             fernet_keys(value)
         return value
 
-    @property
-    def hosted_url(self) -> str | None:
-        """The public origin when hosted mode is configured (it also needs --transport http)."""
-        return self.xero_mcp_public_url
-
     def encryption_keys(self) -> list[bytes]:
         """The Fernet keys, the encrypting one first; HostedConfigError when none is set."""
         if self.xero_mcp_encryption_key is None:
