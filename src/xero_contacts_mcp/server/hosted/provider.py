@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
+import math
 import secrets
 import time
 from typing import Any, Protocol
@@ -281,9 +282,9 @@ class HostedProvider:
         now = time.time()
         common = {"grant": grant, "client_id": client_id, "scopes": scopes, "resource": resource,
                   "user_id": user_id}
-        await self.store.put(f"at:{digest(access)}", {**common, "expires_at": int(now + self.access_ttl)},
+        await self.store.put(f"at:{digest(access)}", {**common, "expires_at": now + self.access_ttl},
                              self.access_ttl)
-        await self.store.put(f"rt:{digest(refresh)}", {**common, "expires_at": int(now + self.refresh_ttl)},
+        await self.store.put(f"rt:{digest(refresh)}", {**common, "expires_at": now + self.refresh_ttl},
                              self.refresh_ttl)
         return OAuthToken(access_token=access, token_type="Bearer",  # noqa: S106 - the token type
                           expires_in=int(self.access_ttl),
@@ -301,7 +302,7 @@ class HostedProvider:
         if await self.store.get(f"grant:{record['grant']}") is None:
             return None
         return HostedRefreshToken(token=refresh_token, client_id=record["client_id"], scopes=record["scopes"],
-                                  expires_at=record["expires_at"], resource=record["resource"],
+                                  expires_at=math.ceil(record["expires_at"]), resource=record["resource"],
                                   subject=record["user_id"], grant=record["grant"])
 
     async def exchange_refresh_token(self, client: OAuthClientInformationFull, refresh_token: HostedRefreshToken,
@@ -333,7 +334,7 @@ class HostedProvider:
         if grant is None or not await self.people.is_active(record["user_id"]):
             return None
         return HostedAccessToken(token=token, client_id=record["client_id"], scopes=record["scopes"],
-                                 expires_at=record["expires_at"], resource=record["resource"],
+                                 expires_at=math.ceil(record["expires_at"]), resource=record["resource"],
                                  subject=record["user_id"], grant=record["grant"],
                                  claims={"email": grant.get("email"), "name": grant.get("name")})
 
