@@ -440,21 +440,24 @@ def test_serve_starts_hosted_mode_from_the_environment(tmp_path: Path) -> None:
 
 async def test_signing_in_again_with_other_organisations_takes_effect_at_once(settings_factory: Any,
                                                                               store: dict[str, Any]) -> None:
+    """Even on another replica (with Redis) that served her before."""
     sandbox = make_sandbox()
     first, second = tenants_of(sandbox, "alice")
     settings = hosted_settings(settings_factory, sandbox, **store)
-    async with hosted(settings, sandbox) as runtime:
+    shared = settings.xero_mcp_redis_url is not None
+    async with hosted(settings, sandbox) as runtime, hosted(settings, sandbox) as elsewhere:
+        replica = elsewhere if shared else runtime
         assert runtime.people is not None
         sandbox.identity.consent_tenants = [first]  # she allows only one organisation
         alice = await sign_in(runtime.people, sandbox, "alice")
-        assert not (await call_as(runtime, alice)).is_error  # her only one is her default
-        refused = await call_as(runtime, alice, {"xero-tenant-id": second})
+        assert not (await call_as(replica, alice)).is_error  # her only one is her default
+        refused = await call_as(replica, alice, {"xero-tenant-id": second})
         assert refused.is_error and "not one of your Xero organisations" in refused.text
         sandbox.identity.consent_tenants = None  # she signs in again and allows both
         await sign_in(runtime.people, sandbox, "alice")
-        unchosen = await call_as(runtime, alice)
+        unchosen = await call_as(replica, alice)
         assert unchosen.is_error and first in unchosen.text and second in unchosen.text
-        assert not (await call_as(runtime, alice, {"xero-tenant-id": second})).is_error
+        assert not (await call_as(replica, alice, {"xero-tenant-id": second})).is_error
         assert dict(sandbox.stats.api_requests) == {first: 1, second: 1}
 
 

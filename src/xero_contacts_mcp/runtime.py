@@ -206,7 +206,9 @@ async def open_runtime(settings: Settings, *, transport: httpx2.AsyncBaseTranspo
             config = ClientConfig(settings.xero_api_url, settings.xero_tenant_id, settings.xero_mcp_timeout,
                                   retry_policy(settings))
             connections_url = settings.xero_connections_url
-        stored_tenant = getattr(source, "tenant_id", None) if isinstance(source, StoredLogin) or hosted else None
+        # hosted: a person's default is their only organisation, read from their connections (shared, and
+        # replaced when they sign in again), never from a token set another replica may hold an older copy of
+        stored_tenant = source.tenant_id if isinstance(source, StoredLogin) else None
         client = XeroClient(config, auth, transport, limiter, connections_url=connections_url,
                             stored_tenant=stored_tenant, cache=cache, cache_key=connections_key(settings),
                             per_person=per_person)

@@ -155,8 +155,12 @@ class StoredLogin:
         login = await self.current()
         return login.tenant_id if login is not None else None
 
-    async def token(self) -> str:
+    async def token(self, *, reread: bool = False) -> str:
+        """The access token, refreshed first when it is near expiry. `reread`: read the store first rather than
+        trust the copy in memory (hosted mode: the person may have signed in again, or been revoked, elsewhere)."""
         async with self._lock:
+            if reread and self._failed is None:
+                self._login = await self.store.load()
             login = await self._current()
             if not _expiring(login.token):
                 return login.access_token

@@ -73,9 +73,11 @@ class PersonTokens:
         return self.login(person.user_id)
 
     async def token(self) -> str:
+        """Read from the store on every call (one Redis GET): a sign-in again or a revocation on another
+        replica takes effect at once, not when this process's copy expires."""
         stored = self._current()
         try:
-            return await stored.token()
+            return await stored.token(reread=True)
         except (LoginRequiredError, UnreadableLoginError) as exc:
             raise _reconnect(exc) from None
 
@@ -84,13 +86,6 @@ class PersonTokens:
         try:
             return await stored.renew(rejected)
         except (LoginRequiredError, UnreadableLoginError) as exc:
-            raise _reconnect(exc) from None
-
-    async def tenant_id(self) -> str | None:
-        """The current person's default organisation (set at sign-in when they connected exactly one)."""
-        try:
-            return await self._current().tenant_id()
-        except UnreadableLoginError as exc:
             raise _reconnect(exc) from None
 
     def forget(self, user_id: str) -> None:
