@@ -98,6 +98,11 @@ async def test_token_for_another_resource_is_refused(tmp_path: Path) -> None:
         client = await ManualClient.register(one.base)
         landed = await browser.go(client.authorize_url(resource="https://other.example/mcp"))
         assert landed["error"] == "invalid_target" and landed["state"] == "client-state"
+        for other in ("https://other.example/mcp", f"{one.base}/mcp/other", "http://127.0.0.1:1/mcp"):
+            refused = await browser.go(client.authorize_url(resource=other))
+            assert refused["error"] == "invalid_target", other
+        landed = await browser.go(client.authorize_url(resource=one.base))  # our origin names us too
+        assert "code" in landed
         tokens = await client.connect(browser)
         assert await mcp_status(one.base, tokens["access_token"]) == 200
         async with hosted_server(xero, tmp_path, store=one.store) as two:

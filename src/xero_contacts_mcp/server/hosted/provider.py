@@ -179,7 +179,10 @@ class HostedProvider:
 
     async def authorize(self, client: OAuthClientInformationFull, params: AuthorizationParams) -> str:
         """Check the request and park it; the person is sent to our consent page next."""
-        if params.resource is not None and not same_resource(params.resource, self.resource):
+        # our MCP endpoint, as the protected-resource metadata names it; a client that names our origin
+        # alone still means this server (the token is bound to the endpoint either way)
+        if params.resource is not None and not any(same_resource(params.resource, ours)
+                                                   for ours in (self.resource, self.public_url)):
             raise AuthorizeError("invalid_target", f"this server only issues tokens for {self.resource}")
         scopes = params.scopes or [SCOPE]
         if any(scope != SCOPE for scope in scopes):
