@@ -232,12 +232,13 @@ async def test_consent_answer_needs_this_browsers_page(env: Any) -> None:
         no_cookie = await other.post(f"{server.base}/consent", data={**fields, "decision": "allow"})
         wrong_token = await shown.post(f"{server.base}/consent", data={**fields, "csrf": "guess",
                                                                          "decision": "allow"})
+        odd = await shown.post(f"{server.base}/consent", data={**fields, "csrf": "é" * 43, "decision": "allow"})
         foreign = await shown.post(f"{server.base}/consent", data={**fields, "decision": "allow"},
                                    headers={"Origin": "https://evil.example"})
         good = await shown.post(f"{server.base}/consent", data={**fields, "decision": "allow"},
                                 headers={"Origin": server.base})
         again = await shown.post(f"{server.base}/consent", data={**fields, "decision": "allow"})
-    assert [r.status_code for r in (no_cookie, wrong_token, foreign)] == [403, 403, 403]
+    assert [r.status_code for r in (no_cookie, wrong_token, odd, foreign)] == [403, 403, 403, 403]
     assert good.status_code == 303 and good.headers["location"].startswith(xero.base)
     assert again.status_code in (400, 403) and "location" not in again.headers
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -98,8 +99,6 @@ class Hosted:
         if record is None:
             return error_page("This request has expired", "This sign-in request has expired or was already "
                               f"answered. {START_AGAIN}")
-        import secrets
-
         csrf = secrets.token_urlsafe(32)
         await self.provider.bind_consent(ticket, record, csrf)
         response = consent_page(client_name=record.get("client_name") or "", client_id=record["client_id"],
@@ -118,7 +117,7 @@ class Hosted:
         ticket, csrf, decision = (str(form.get(k) or "") for k in ("request", "csrf", "decision"))
         cookie = request.cookies.get(CONSENT_COOKIE, "")
         record = await self.provider.pending(ticket) if ticket else None
-        if (record is None or not csrf or not cookie or not hmac.compare_digest(csrf, cookie)
+        if (record is None or not csrf or not cookie or not hmac.compare_digest(csrf.encode(), cookie.encode())
                 or not hmac.compare_digest(digest(csrf), str(record.get("csrf", "")))):
             return error_page("Not allowed", f"This answer does not match the page this browser was shown. "
                               f"{START_AGAIN}", 403)
