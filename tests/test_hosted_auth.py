@@ -147,8 +147,9 @@ async def test_unregistered_redirect_uri_gets_an_error_page_never_a_redirect(env
             assert reply.status_code == 400 and "location" not in reply.headers
             assert reply.headers["content-type"].startswith("text/html")
             assert "not registered" in reply.text and "evil.example/cb\"" not in reply.text
-        unknown = await http.get(client.authorize_url(client_id="no-such-client"))
-        assert unknown.status_code == 400 and "location" not in unknown.headers
+        for unknown_id in ("no-such-client", "https://app.example/" + "x" * 600):
+            unknown = await http.get(client.authorize_url(client_id=unknown_id))
+            assert unknown.status_code == 400 and "location" not in unknown.headers
 
 
 async def test_no_open_redirect_through_state_or_the_callback(env: Any) -> None:

@@ -47,6 +47,7 @@ SCOPE = "xero.contacts"
 CLIENT_TTL = 400 * 86400.0
 MAX_REDIRECT_URIS = 10
 MAX_CLIENT_NAME = 200
+MAX_CLIENT_ID = 512  # ours are UUIDs; a metadata document URL longer than this is not one we fetch
 USED_MARKER_TTL = 600.0
 
 
@@ -124,6 +125,8 @@ class HostedProvider:
     # ── clients ─────────────────────────────────────────────────────────────────────────────────
 
     async def get_client(self, client_id: str) -> Client | None:
+        if not client_id or len(client_id) > MAX_CLIENT_ID:
+            return None
         if self.fetcher.is_url(client_id):
             return await self._metadata_client(client_id)
         record = await self.store.get(f"client:{client_id}")
