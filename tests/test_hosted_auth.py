@@ -340,3 +340,24 @@ async def test_sdk_client_refreshes_through_several_expiries_with_rotation(tmp_p
         await browser.aclose()
     assert len(set(refresh_tokens)) >= 4  # rotated at (nearly) every expiry
     assert len(browser.consent_pages) == 1 and xero.logins == 1
+
+
+async def test_users_revoke_from_another_process_reaches_the_serving_one(env: Any, tmp_path: Path) -> None:
+    """`users revoke` opens the local store on its own (as a separate command would): the server's next
+    read sees the change, and both of that person's grants end."""
+    from xero_contacts_mcp.server.hosted.routes import revoke_person
+    from xero_contacts_mcp.settings import Settings
+
+    xero, server = env
+    alice, bob = await person(xero, "alice"), await person(xero, "bob")
+    client = await ManualClient.register(server.base)
+    first, second, b = await client.connect(alice), await client.connect(alice), await client.connect(bob)
+    assert await mcp_status(server.base, first["access_token"]) == 200
+    settings = Settings(_env_file=None, xero_mcp_data_dir=tmp_path)  # type: ignore[call-arg]
+    assert await revoke_person(settings, "xero-alice") == 2
+    assert await mcp_status(server.base, first["access_token"]) == 401
+    assert await mcp_status(server.base, second["access_token"]) == 401
+    assert await mcp_status(server.base, b["access_token"]) == 200
+    assert await revoke_person(settings, "xero-alice") == 0
+    await alice.aclose()
+    await bob.aclose()

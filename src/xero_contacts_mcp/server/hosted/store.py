@@ -62,7 +62,7 @@ class FileGrantStore:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock_path = path.with_name(path.name + ".lock")
-        self._seen: tuple[int, int] | None = None
+        self._seen: tuple[int, ...] | None = None
         self._data: dict[str, list[Any]] = {}
 
     def describe(self) -> str:
@@ -89,7 +89,7 @@ class FileGrantStore:
         except FileNotFoundError:
             self._seen, self._data = None, {}
             return self._data
-        seen = (stat.st_mtime_ns, stat.st_size)
+        seen = _identity(stat)
         if seen != self._seen:
             try:
                 loaded = json.loads(self.path.read_text(encoding="utf-8"))
@@ -115,8 +115,7 @@ class FileGrantStore:
             with contextlib.suppress(OSError):
                 os.unlink(temp)
             raise
-        stat = self.path.stat()
-        self._data, self._seen = live, (stat.st_mtime_ns, stat.st_size)
+        self._data, self._seen = live, _identity(self.path.stat())
 
     @staticmethod
     def _live(data: dict[str, list[Any]], key: str) -> Any | None:
@@ -124,8 +123,8 @@ class FileGrantStore:
         return entry[1] if entry is not None and entry[0] > time.time() else None
 
     async def get(self, key: str) -> dict[str, Any] | None:
-        async with self._locked() as data:
-            value = self._live(data, key)
+        # no lock to read: writers replace the file atomically, so a reader sees one whole version
+        value = self._live(self._read(), key)
         return dict(value) if isinstance(value, dict) else None
 
     async def put(self, key: str, value: dict[str, Any], ttl: float) -> None:
@@ -159,11 +158,15 @@ class FileGrantStore:
             self._write({**data, key: [expires, sorted({*current, member})]})
 
     async def members(self, key: str) -> set[str]:
-        async with self._locked() as data:
-            return set(self._live(data, key) or [])
+        return set(self._live(self._read(), key) or [])
 
     async def aclose(self) -> None:
         return None
+
+
+def _identity(stat: os.stat_result) -> tuple[int, ...]:
+    """Which version of the file this is: each write is a new file (new inode, times, maybe size)."""
+    return stat.st_ino, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_size
 
 
 # Take: GET then DEL in one step (GETDEL needs Redis 6.2; a script works on every version we accept).
