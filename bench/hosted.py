@@ -21,7 +21,7 @@ flight), the two replicas interleaved and which goes first alternating pair by p
 each. p50/p99 of each, the added milliseconds (hosted − bearer) at p50 and p99, and the median of the pairs'
 differences (each pair's two calls run back to back, so this one moves least with the machine's load). What
 the hosted call adds: the MCP token's hash looked up in Redis, its grant and `is_active` (the person's record)
-checked, and that person's token set (sealed with Fernet) read on their first call of each process.
+checked, and that person's token set (sealed with Fernet) read from Redis and opened on every call.
 
 **50 people on 2 replicas.** Two hosted replicas behind a round-robin TCP load balancer in this process (a new
 upstream per connection, as a layer-4 balancer does); `XERO_MCP_PUBLIC_URL` is the balancer. Every person signs
