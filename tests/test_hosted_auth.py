@@ -361,3 +361,26 @@ async def test_users_revoke_from_another_process_reaches_the_serving_one(env: An
     assert await revoke_person(settings, "xero-alice") == 0
     await alice.aclose()
     await bob.aclose()
+
+
+async def test_a_session_belongs_to_the_person_who_opened_it(tmp_path: Path) -> None:
+    """Stateful mode: two people of the same client (as with a metadata-document client_id, shared by all
+    its users); bob presenting alice's session id is told the session does not exist."""
+    async with FakeXero.serve() as xero, hosted_server(xero, tmp_path) as server, \
+            httpx2.AsyncClient(timeout=10) as http:
+        alice, bob = await person(xero, "alice"), await person(xero, "bob")
+        client = await ManualClient.register(server.base)
+        a, b = await client.connect(alice), await client.connect(bob)
+        headers = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream",
+                   "mcp-protocol-version": "2025-11-25"}
+        opened = await http.post(server.mcp, json=INIT, headers={**headers, "Authorization": f"Bearer {a['access_token']}"})
+        session = opened.headers["mcp-session-id"]
+        call = {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "whoami", "arguments": {}}}
+        as_bob = await http.post(server.mcp, json=call, headers={
+            **headers, "mcp-session-id": session, "Authorization": f"Bearer {b['access_token']}"})
+        as_alice = await http.post(server.mcp, json=call, headers={
+            **headers, "mcp-session-id": session, "Authorization": f"Bearer {a['access_token']}"})
+        await alice.aclose()
+        await bob.aclose()
+    assert as_bob.status_code == 404
+    assert as_alice.status_code == 200 and as_alice.json()["result"]["content"][0]["text"] == "xero-alice"
