@@ -312,7 +312,7 @@ async def test_id_token_is_verified_against_the_jwks_and_cached(settings_factory
                 continue
             pytest.fail(f"accepted {why}")
         await sign_in(runtime.people, sandbox, "bob")
-        assert verifier.fetches == 1  # cached; an unknown kid refetches at most once a minute
+        assert verifier.fetches == 1  # cached; an unknown kid refetches at most once every 5 s
         monkeypatch.setattr("xero_contacts_mcp.xero.id_token.REFETCH_AFTER", 0.0)
         with pytest.raises(IdTokenError, match="kid 'other'"):
             await verifier.verify(refused["an unknown kid"][0], nonce="n-1")
@@ -499,3 +499,20 @@ async def test_last_use_is_noted_at_most_once_a_minute(settings_factory: Any, tm
         assert all(await asyncio.gather(*(people.is_active(bob.user_id) for _ in range(5))))
         again = await people.store.record(bob.user_id)
         assert again is not None and again.last_used == 2.0  # within the minute: not written again
+
+
+async def test_a_xero_key_rollover_is_followed(settings_factory: Any, tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """Xero signs with a new key: the cached JWKS lacks its kid, so it is fetched again (not more often than
+    REFETCH_AFTER) and the sign-in succeeds."""
+    sandbox = make_sandbox()
+    async with hosted(hosted_settings(settings_factory, sandbox, xero_mcp_data_dir=tmp_path), sandbox) as runtime:
+        people = runtime.people
+        assert people is not None
+        await sign_in(people, sandbox, "alice")
+        sandbox.identity.signer.rotate(keep_previous=False)
+        with pytest.raises(XeroLoginError, match="a key Xero does not publish"):
+            await sign_in(people, sandbox, "bob")  # just after the last fetch: not fetched again
+        monkeypatch.setattr("xero_contacts_mcp.xero.id_token.REFETCH_AFTER", 0.0)
+        assert (await sign_in(people, sandbox, "bob")).email == "bob@example.com"
+        assert people.verifier.fetches == 2

@@ -4,7 +4,7 @@ joserfc (authlib's own JOSE library, installed with it; `authlib.jose` is deprec
 checks the RS256 signature and the claims: `iss` is Xero's issuer, `aud` our client id, `exp`/`iat`
 current (a minute of leeway for clock skew), and `nonce` the one this login sent, so a token minted
 for another app or another login cannot be replayed here. The JWKS is fetched with httpx2 and cached;
-a `kid` it does not hold makes one refetch (Xero rotating its keys), at most once a minute.
+a `kid` it does not hold makes one refetch (Xero rotating its keys), at most once every 5 s.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from ..identity import Person
 ALGORITHMS = ("RS256",)
 LEEWAY = 60
 JWKS_TTL = 3600.0
-REFETCH_AFTER = 60.0  # an unknown kid refetches the keys, but not more often than this
+REFETCH_AFTER = 5.0  # an unknown kid refetches the keys, but not more often than this
 
 
 class IdTokenError(Exception):
