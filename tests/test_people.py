@@ -511,8 +511,9 @@ async def test_a_xero_key_rollover_is_followed(settings_factory: Any, tmp_path: 
         assert people is not None
         await sign_in(people, sandbox, "alice")
         sandbox.identity.signer.rotate(keep_previous=False)
+        monkeypatch.setattr("xero_contacts_mcp.xero.id_token.REFETCH_AFTER", 3600.0)
         with pytest.raises(XeroLoginError, match="a key Xero does not publish"):
-            await sign_in(people, sandbox, "bob")  # just after the last fetch: not fetched again
+            await sign_in(people, sandbox, "bob")  # too soon after the last fetch: not fetched again
         monkeypatch.setattr("xero_contacts_mcp.xero.id_token.REFETCH_AFTER", 0.0)
         assert (await sign_in(people, sandbox, "bob")).email == "bob@example.com"
         assert people.verifier.fetches == 2
