@@ -51,7 +51,11 @@ class MetadataFetcher:
                 raise MetadataDocumentError(cached[1])
             return dict(cached[1])
         try:
-            document = await self._fetch(url)
+            with anyio.fail_after(self.timeout):  # the whole of it: name resolution, connection, transfer
+                document = await self._fetch(url)
+        except TimeoutError:
+            self._remember(url, reason := f"the client metadata document did not arrive within {self.timeout:g} s")
+            raise MetadataDocumentError(reason) from None
         except MetadataDocumentError as exc:
             self._remember(url, str(exc))
             raise
@@ -84,21 +88,19 @@ class MetadataFetcher:
         headers = {"Host": parts.netloc, "Accept": "application/json"}
         client = httpx2.AsyncClient(trust_env=False, follow_redirects=False, timeout=self.timeout)
         try:
-            with anyio.fail_after(self.timeout):
-                async with client, client.stream("GET", target, headers=headers,
-                                                 extensions={"sni_hostname": host}) as reply:
-                    if reply.status_code != 200:
-                        raise MetadataDocumentError(f"the client metadata document answered HTTP "
-                                                    f"{reply.status_code} (redirects are not followed)")
-                    body = bytearray()
-                    async for chunk in reply.aiter_bytes():
-                        body += chunk
-                        if len(body) > self.max_bytes:
-                            raise MetadataDocumentError(f"the client metadata document is larger than "
-                                                        f"{self.max_bytes} bytes")
-        except TimeoutError:
-            raise MetadataDocumentError(f"the client metadata document did not arrive within "
-                                        f"{self.timeout:g} s") from None
+            async with client, client.stream("GET", target, headers=headers,
+                                             extensions={"sni_hostname": host}) as reply:
+                if reply.status_code != 200:
+                    raise MetadataDocumentError(f"the client metadata document answered HTTP "
+                                                f"{reply.status_code} (redirects are not followed)")
+                body = bytearray()
+                async for chunk in reply.aiter_bytes():
+                    body += chunk
+                    if len(body) > self.max_bytes:
+                        raise MetadataDocumentError(f"the client metadata document is larger than "
+                                                    f"{self.max_bytes} bytes")
+        except httpx2.TimeoutException:
+            raise TimeoutError from None
         except httpx2.HTTPError as exc:
             raise MetadataDocumentError(f"the client metadata document could not be fetched "
                                         f"({type(exc).__name__})") from None
