@@ -11,6 +11,7 @@ import asyncio
 import base64
 import hashlib
 import json
+import math
 import secrets
 import time
 import uuid
@@ -216,6 +217,7 @@ async def test_refresh_through_several_expiries_once_per_expiry_per_person_acros
         failures: list[str] = []
         for _ in range(expiries):
             await anyio.sleep(lifetime)  # every token set has expired
+            before, begun = sandbox.stats.refreshes, time.monotonic()
             async with anyio.create_task_group() as group:
                 for runtime in replicas:
                     for person in (alice, bob):
@@ -225,11 +227,17 @@ async def test_refresh_through_several_expiries_once_per_expiry_per_person_acros
                                 if result.is_error:
                                     failures.append(result.text)
                             group.start_soon(one)
+            took, added = time.monotonic() - begun, sandbox.stats.refreshes - before
+            # one refresh per person for this expiry, whichever replica made it (10 concurrent callers per
+            # person would otherwise make up to 10); only a round slower than a token's life may need more
+            if took < 0.8 * lifetime:
+                assert added == 2, f"{added} refreshes in a round of {took:.2f} s"
+            else:
+                assert 2 <= added <= 2 * (math.ceil(took / lifetime) + 1), f"{added} in {took:.2f} s"
         assert failures == []
         assert sandbox.stats.invalid_grants == 0
-        # exactly one refresh per expiry per person, whichever replica made it
-        assert sandbox.stats.refreshes == expiries * 2
-        assert sum(r.people.tokens.refreshes for r in replicas if r.people is not None) == expiries * 2
+        made = sum(r.people.tokens.refreshes for r in replicas if r.people is not None)
+        assert made == sandbox.stats.refreshes
 
 
 # ── revoking ────────────────────────────────────────────────────────────────────────────────────
