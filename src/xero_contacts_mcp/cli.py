@@ -102,6 +102,10 @@ def _parser() -> argparse.ArgumentParser:
 
     doctor = commands.add_parser("doctor", help="check configuration, token store, tenant and connectivity")
     _selection_options(doctor)
+    users = commands.add_parser("users", help="(hosted mode) list the people connected, or revoke one's access")
+    users_commands = users.add_subparsers(dest="users_command", metavar="ACTION")
+    revoke = users_commands.add_parser("revoke", help="revoke a person's Xero token at Xero and delete their grants")
+    revoke.add_argument("user_id", metavar="ID", help="their Xero user id, as `users` lists it")
     claude = commands.add_parser("claude-config", help="print the Claude Desktop mcpServers entry for this install")
     claude.add_argument("--sandbox", action="store_true", help="an entry that serves the built-in sandbox")
     claude.add_argument("--read-only", action="store_true", help="an entry that serves only the read tools")
@@ -222,14 +226,27 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _dispatch(command: str, ns: argparse.Namespace, settings: Settings) -> int:
     import anyio
 
+    from .settings import HostedConfigError, is_hosted
+
     if command == "serve":
+        hosted = is_hosted(settings, ns.transport)
+        if hosted:
+            from .runtime import check_hosted
+
+            try:
+                check_hosted(settings)
+            except HostedConfigError as exc:
+                raise UsageError(str(exc)) from None
         if ns.transport == "http":
+            import dataclasses
+
             from .server.http import HTTPConfigError, check
             from .server.listen import BindError, listen
 
             options = _http_options(ns, settings)
             try:
-                check(options)
+                # in hosted mode each request carries a person's OAuth token (the provider is built at start-up)
+                check(dataclasses.replace(options, hosted=settings.xero_mcp_public_url) if hosted else options)
             except HTTPConfigError as exc:
                 raise UsageError(str(exc)) from None
             try:  # before anything starts or logs: a busy port is one sentence, and nothing claims to serve
@@ -238,10 +255,17 @@ def _dispatch(command: str, ns: argparse.Namespace, settings: Settings) -> int:
                 print(f"xero-contacts-mcp: {exc}", file=sys.stderr)
                 return EXIT_FAILURE
             with sock:
-                anyio.run(_serve, settings, options, sock)
+                anyio.run(_serve, settings, options, sock, hosted)
         else:
-            anyio.run(_serve, settings, None, None)
+            anyio.run(_serve, settings, None, None, False)
         return EXIT_OK
+    if command == "users":
+        from .users import run_users
+
+        try:
+            return anyio.run(run_users, settings, ns.user_id if ns.users_command == "revoke" else None)
+        except HostedConfigError as exc:
+            raise UsageError(str(exc)) from None
     if command == "tools":
         return _tools(settings)
     if command == "call":
@@ -284,12 +308,12 @@ def _http_options(ns: argparse.Namespace, settings: Settings) -> Any:
                        allowed_hosts=split_names(settings.xero_mcp_allowed_hosts) or [])
 
 
-async def _serve(settings: Settings, http: Any, sock: Any) -> None:
+async def _serve(settings: Settings, http: Any, sock: Any, hosted: bool) -> None:
     from .runtime import open_runtime
     from .server.app import build_server
     from .tools.runner import UnknownToolError
 
-    async with open_runtime(settings) as runtime:
+    async with open_runtime(settings, hosted=hosted) as runtime:
         server = build_server(runtime.runner, instructions=runtime.listing.instructions,
                               unknown_tool=UnknownToolError)
         if http is None:
@@ -300,6 +324,14 @@ async def _serve(settings: Settings, http: Any, sock: Any) -> None:
                       f"starts this command itself; Ctrl-C stops it); credentials: {_credential_state(runtime)}.",
                       file=sys.stderr, flush=True)
             await run_stdio(server)
+        elif runtime.people is not None:
+            import dataclasses
+
+            from .server.hosted.routes import open_hosted
+            from .server.http import run_http
+
+            async with open_hosted(settings, runtime.people) as served:
+                await run_http(server, dataclasses.replace(http, hosted=served), sock)
         else:
             from .server.http import run_http
 

@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx2
 
 from . import logs
-from .settings import Settings
+from .settings import HostedConfigError, Settings
 from .state.cache import MemoryCache, SharedCache
 from .state.limiter import Limiter, LocalLimiter
-from .state.tokens import TokenStore
+from .state.tokens import TokenStore, TokenStoreError
 from .stores import limits, open_stores
 from .tools.catalogue import Catalogue, load_catalogue
 from .tools.listing import Listing, from_catalogue, load_listing
@@ -24,6 +25,11 @@ from .xero.auth import NoCredentials
 from .xero.client import ClientConfig, XeroClient
 from .xero.oauth import App, CustomConnection, OAuth2Auth, StaticToken, StoredLogin, TokenSource
 from .xero.retry import RetryPolicy
+
+if TYPE_CHECKING:
+    from .state.people import PeopleStore
+    from .stores import Stores
+    from .xero.people import XeroPeople
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +44,7 @@ class Runtime:
     runner: ToolRunner
     sandbox: Any = None  # the in-process Sandbox when --sandbox is on
     source: TokenSource | None = None  # where access tokens come from (None: no credentials)
+    people: XeroPeople | None = None  # hosted mode: each person's Xero sign-in (handed to the HTTP layer)
 
     @property
     def catalogue(self) -> Catalogue:
@@ -101,21 +108,96 @@ def selected_tools(settings: Settings, listing: Listing) -> list[str]:
                   read_only=settings.xero_mcp_read_only)
 
 
+def check_hosted(settings: Settings) -> None:
+    """Hosted mode's start-up checks (HostedConfigError: exit status 2), and a warning for each setting
+    that does not apply in it."""
+    settings.encryption_keys()  # raises when missing
+    if not settings.xero_client_id or settings.xero_client_secret is None:
+        raise HostedConfigError("hosted mode (XERO_MCP_PUBLIC_URL with --transport http) needs XERO_CLIENT_ID and "
+                                "XERO_CLIENT_SECRET of a Xero \"Web app\" whose redirect URI is "
+                                f"{settings.xero_mcp_public_url}/xero/callback")
+    if settings.xero_mcp_sandbox:
+        raise HostedConfigError("hosted mode (XERO_MCP_PUBLIC_URL with --transport http) serves each person's own "
+                                "Xero; it does not combine with --sandbox (point XERO_*_URL at `xero-contacts-mcp "
+                                "sandbox` instead)")
+    ignored = [name for name, value in (("XERO_MCP_HTTP_TOKEN", settings.xero_mcp_http_token),
+                                        ("XERO_ACCESS_TOKEN", settings.xero_access_token),
+                                        ("XERO_TENANT_ID", settings.xero_tenant_id)) if value is not None]
+    if ignored:
+        log.warning("hosted mode: %s %s not apply (each person signs in through their MCP client and acts on "
+                    "their own organisations); ignoring %s", ", ".join(ignored),
+                    "does" if len(ignored) == 1 else "do", "it" if len(ignored) == 1 else "them")
+
+
+def people_store(settings: Settings, stores: Stores) -> PeopleStore:
+    """Where people's sealed token sets live: Redis when the stores are shared, else the data directory."""
+    from .paths import user_dir
+    from .state.people import LocalPeople, Sealer
+
+    sealer = Sealer(settings.encryption_keys())
+    if stores.redis is not None:
+        from .state.redis_people import RedisPeople
+
+        return RedisPeople(stores.redis, sealer, lease=settings.xero_mcp_redis_lease)
+    directory = settings.xero_mcp_data_dir or user_dir("config") / "hosted"
+    return LocalPeople(directory / "people", sealer)
+
+
+def xero_people(settings: Settings, people: PeopleStore, transport: httpx2.AsyncBaseTransport | None,
+                cache: SharedCache | None = None) -> tuple[XeroPeople, TokenSource]:
+    """The hosted-mode facade and the token source the one Xero client uses: the current person's tokens."""
+    from .login import scopes
+    from .xero.people import IDENTITY_SCOPES, PersonTokens, XeroPeople
+
+    xero_app = app(settings)
+    wanted = scopes(settings).split()  # XERO_SCOPES, narrowed to .read with --read-only, as for `login`
+    tokens = PersonTokens(people, xero_app, transport)
+    facade = XeroPeople(app=xero_app, people=people, tokens=tokens, public_url=settings.xero_mcp_public_url or "",
+                        authorize_url=settings.xero_authorize_url, connections_url=settings.xero_connections_url,
+                        jwks_url=settings.xero_jwks_url, issuer=settings.xero_issuer, transport=transport,
+                        cache=cache, cache_key=connections_key(settings),
+                        scopes=" ".join([*IDENTITY_SCOPES, *(s for s in wanted if s not in IDENTITY_SCOPES)]))
+    return facade, tokens
+
+
 @asynccontextmanager
 async def open_runtime(settings: Settings, *, transport: httpx2.AsyncBaseTransport | None = None,
-                       catalogue: Catalogue | None = None, sandbox: Any = None) -> AsyncIterator[Runtime]:
+                       catalogue: Catalogue | None = None, sandbox: Any = None,
+                       hosted: bool = False) -> AsyncIterator[Runtime]:
     """Everything a server needs, with the HTTP client closed on exit.
 
     `sandbox` (with `XERO_MCP_SANDBOX` on) lets a test or benchmark supply a configured Sandbox.
+    `hosted` (XERO_MCP_PUBLIC_URL with --transport http; see `settings.is_hosted`): every call acts as
+    `identity.current_person`, with their own token set and organisations; `Runtime.people` is the facade
+    the HTTP layer signs people in through. Raises HostedConfigError when hosted mode is misconfigured.
     """
     listing = from_catalogue(catalogue) if catalogue is not None else load_listing(settings.xero_mcp_tools_file)
     source: TokenSource | None = None
     connections_url: str | None = None
+    people: XeroPeople | None = None
+    per_person: str | None = None
+    cache: SharedCache
+    limiter: Limiter
+    if hosted:
+        check_hosted(settings)
     async with AsyncExitStack() as stack:
-        if settings.xero_mcp_sandbox:  # one in-memory Xero per process: nothing to share, Redis or not
+        if hosted:
+            from .xero.people import NO_PERSON
+
+            stores = await stack.enter_async_context(open_stores(settings))
+            cache, limiter = stores.cache, stores.limiter
+            with contextlib.suppress(TokenStoreError):  # an unreadable one does not apply either
+                if await stores.tokens.load() is not None:
+                        log.warning("hosted mode: the login stored by `xero-contacts-mcp login` (%s) does not apply; "
+                                "each person signs in through their MCP client", stores.tokens.describe())
+            people, source = xero_people(settings, people_store(settings, stores), transport, cache)
+            stack.push_async_callback(people.aclose)
+            auth: httpx2.Auth = OAuth2Auth(source)
+            config = ClientConfig(settings.xero_api_url, None, settings.xero_mcp_timeout, retry_policy(settings))
+            connections_url, per_person = settings.xero_connections_url, NO_PERSON
+        elif settings.xero_mcp_sandbox:  # one in-memory Xero per process: nothing to share, Redis or not
             sandbox, auth, transport, config = _sandbox(settings, sandbox)
-            cache: SharedCache = MemoryCache()
-            limiter: Limiter = LocalLimiter(limits(settings))
+            cache, limiter = MemoryCache(), LocalLimiter(limits(settings))
         else:
             stores = await stack.enter_async_context(open_stores(settings))
             cache, limiter = stores.cache, stores.limiter
@@ -124,9 +206,12 @@ async def open_runtime(settings: Settings, *, transport: httpx2.AsyncBaseTranspo
             config = ClientConfig(settings.xero_api_url, settings.xero_tenant_id, settings.xero_mcp_timeout,
                                   retry_policy(settings))
             connections_url = settings.xero_connections_url
+        # hosted: a person's default is their only organisation, read from their connections (shared, and
+        # replaced when they sign in again), never from a token set another replica may hold an older copy of
+        stored_tenant = source.tenant_id if isinstance(source, StoredLogin) else None
         client = XeroClient(config, auth, transport, limiter, connections_url=connections_url,
-                            stored_tenant=source.tenant_id if isinstance(source, StoredLogin) else None,
-                            cache=cache, cache_key=connections_key(settings))
+                            stored_tenant=stored_tenant, cache=cache, cache_key=connections_key(settings),
+                            per_person=per_person)
         stack.push_async_callback(client.aclose)
         redactor = logs.RedactingFilter(settings.secrets())
         if sandbox is not None:
@@ -135,4 +220,4 @@ async def open_runtime(settings: Settings, *, transport: httpx2.AsyncBaseTranspo
         chosen = catalogue if catalogue is not None else (lambda: load_catalogue(settings.xero_mcp_tools_file))
         runner = ToolRunner(chosen, client, listing=listing, names=selected_tools(settings, listing),
                             raw_results=settings.xero_mcp_raw_results, redact=redactor.redact)
-        yield Runtime(settings, listing, client, runner, sandbox, source)
+        yield Runtime(settings, listing, client, runner, sandbox, source, people)

@@ -57,6 +57,16 @@ class Settings(BaseSettings):
     xero_mcp_rate_window: float = Field(default=60.0, gt=0)
     #: with Redis: how long a dead replica's refresh lock and in-flight slots outlive it (renewed while alive)
     xero_mcp_redis_lease: float = Field(default=10.0, ge=1.0, le=300.0)
+    # Hosted mode (per-person OAuth, issue 17):
+    #: the origin people's MCP clients reach; with --transport http it turns hosted mode on
+    xero_mcp_public_url: str | None = None
+    #: comma-separated Fernet keys (first encrypts, all decrypt); required in hosted mode
+    xero_mcp_encryption_key: SecretStr | None = None
+    #: hosted mode without Redis: where people's (encrypted) Xero token sets and MCP grants live
+    xero_mcp_data_dir: Path | None = None
+    #: Xero's OpenID Connect keys and issuer, against which id_tokens are verified
+    xero_jwks_url: str = "https://identity.xero.com/.well-known/openid-configuration/jwks"
+    xero_issuer: str = "https://identity.xero.com"
 
     @field_validator("*", mode="before")
     @classmethod
@@ -76,8 +86,79 @@ class Settings(BaseSettings):
             parse_redis_url(value)
         return value
 
+    @field_validator("xero_mcp_public_url")
+    @classmethod
+    def _public_url(cls, value: str | None) -> str | None:
+        """An origin (no path, query or fragment), https unless the host is loopback."""
+        if value is None:
+            return None
+        from urllib.parse import urlsplit
+
+        url = value.strip().rstrip("/")
+        parts = urlsplit(url)
+        if parts.scheme not in ("https", "http") or not parts.hostname:
+            raise ValueError("must be an https:// origin such as https://mcp.example.com")
+        if parts.path or parts.query or parts.fragment:
+            raise ValueError("must be an origin only (scheme, host and port; no path)")
+        if parts.scheme == "http" and parts.hostname not in LOOPBACK_HOSTS:
+            raise ValueError("must use https (plain http is allowed only on a loopback host)")
+        return url
+
+    @field_validator("xero_mcp_encryption_key")
+    @classmethod
+    def _encryption_key(cls, value: SecretStr | None) -> SecretStr | None:
+        """Malformed keys are a start-up error (exit 2); the message never shows a key."""
+        if value is not None:
+            fernet_keys(value)
+        return value
+
+    def encryption_keys(self) -> list[bytes]:
+        """The Fernet keys, the encrypting one first; HostedConfigError when none is set."""
+        if self.xero_mcp_encryption_key is None:
+            raise HostedConfigError("hosted mode (XERO_MCP_PUBLIC_URL with --transport http) needs "
+                                    "XERO_MCP_ENCRYPTION_KEY: one or more comma-separated Fernet keys; make one with "
+                                    "python -c \"from cryptography.fernet import Fernet; "
+                                    "print(Fernet.generate_key().decode())\"")
+        return fernet_keys(self.xero_mcp_encryption_key)
+
     def secrets(self) -> list[str]:
         """Every configured secret value, for log redaction."""
         values = [self.xero_access_token, self.xero_client_secret, self.xero_mcp_http_token,
-                  self.xero_mcp_redis_url]
-        return [v.get_secret_value() for v in values if v is not None and v.get_secret_value()]
+                  self.xero_mcp_redis_url, self.xero_mcp_encryption_key]
+        found = [v.get_secret_value() for v in values if v is not None and v.get_secret_value()]
+        if self.xero_mcp_encryption_key is not None:
+            found += [key.decode() for key in fernet_keys(self.xero_mcp_encryption_key)]
+        return found
+
+
+LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+class HostedConfigError(ValueError):
+    """Hosted mode is asked for but not fully configured: exit status 2, one sentence."""
+
+
+def is_hosted(settings: Settings, transport: str) -> bool:
+    """Hosted (per-person OAuth) mode: a public URL and the HTTP transport (never with --sandbox's stdio)."""
+    return settings.xero_mcp_public_url is not None and transport == "http"
+
+
+def fernet_keys(value: SecretStr | str) -> list[bytes]:
+    """The comma-separated Fernet keys, each checked (urlsafe base64 of 32 bytes); ValueError names only
+    the position of a bad one."""
+    import base64
+    import binascii
+
+    raw = value.get_secret_value() if isinstance(value, SecretStr) else value
+    keys = [part.strip() for part in raw.split(",") if part.strip()]
+    if not keys:
+        raise ValueError("must hold at least one Fernet key")
+    for index, key in enumerate(keys, 1):
+        try:
+            decoded = base64.urlsafe_b64decode(key.encode("ascii"))
+        except (binascii.Error, UnicodeEncodeError, ValueError):
+            decoded = b""
+        if len(decoded) != 32:
+            raise ValueError(f"key {index} is not a Fernet key (urlsafe base64 of 32 bytes, as "
+                             "Fernet.generate_key() makes)")
+    return [key.encode("ascii") for key in keys]

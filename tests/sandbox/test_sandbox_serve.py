@@ -89,6 +89,42 @@ async def test_real_http_limits_and_socket_drop(server: tuple[subprocess.Popen[s
         assert stats["faults"] == {"drop": 1} and stats["token_grants"] == {"client_credentials": 1}
 
 
+async def test_people_log_in_over_real_http(server: tuple[subprocess.Popen[str], dict[str, Any]]) -> None:
+    """A browser with its own cookie jar logs in as bob at the served sandbox; the id_token's issuer is
+    the announced one and verifies against the announced JWKS."""
+    from urllib.parse import parse_qs, urlsplit
+
+    from joserfc import jwt
+    from joserfc.jwk import KeySet
+
+    _, info = server
+    users = {u["id"]: u for u in info["users"]}
+    assert list(users) == ["default", "alice", "bob"] and users["default"]["tenant_ids"][0] == info["tenant_id"]
+    assert info["issuer"] == info["api_url"].removesuffix("/api.xro/2.0")
+    client_id, secret = info["apps"]["web"]["client_id"], info["apps"]["web"]["client_secret"]
+    redirect = "http://127.0.0.1:1/callback"
+    async with httpx2.AsyncClient(timeout=10) as browser:
+        after_login = f"{info['authorize_url']}?" + str(
+            httpx2.QueryParams(
+                response_type="code", client_id=client_id, redirect_uri=redirect, scope="openid email", nonce="n1"
+            )
+        )
+        logged = await browser.get(info["login_as_url"], params={"user": "bob", "next": after_login})
+        assert logged.status_code == 302 and logged.headers["location"] == after_login
+        back = await browser.get(logged.headers["location"])
+        code = parse_qs(urlsplit(back.headers["location"]).query)["code"][0]
+        tokens = await browser.post(
+            info["token_url"],
+            data={"grant_type": "authorization_code", "code": code, "redirect_uri": redirect},
+            auth=(client_id, secret),
+        )
+        keys = KeySet.import_key_set((await browser.get(info["jwks_url"])).json())
+        discovery = (await browser.get(info["discovery_url"])).json()
+    claims = jwt.decode(tokens.json()["id_token"], keys).claims
+    assert claims["iss"] == info["issuer"] == discovery["issuer"] and discovery["jwks_uri"] == info["jwks_url"]
+    assert claims["xero_userid"] == users["bob"]["xero_userid"] and claims["nonce"] == "n1"
+
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_signals_exit_cleanly_with_one_stdout_line(sig: signal.Signals) -> None:
     process, info = start()

@@ -26,6 +26,7 @@ from xero_contacts_mcp.sandbox.faults import DropConnection, status_reply
 from xero_contacts_mcp.sandbox.idempotency import fingerprint
 from xero_contacts_mcp.sandbox.limits import Rejection
 from xero_contacts_mcp.sandbox.oauth import AccessToken
+from xero_contacts_mcp.sandbox.oidc import DISCOVERY_PATH, JWKS_PATH
 from xero_contacts_mcp.sandbox.replies import (
     Reply,
     XeroError,
@@ -211,6 +212,11 @@ class SandboxApp:
             Route("/identity/connect/authorize", identity.authorize, methods=["GET"]),
             Route("/connections", identity.list_connections, methods=["GET"]),
             Route("/connections/{connection_id}", identity.delete_connection, methods=["DELETE"]),
+            Route("/connect/userinfo", identity.userinfo, methods=["GET"]),
+            Route(DISCOVERY_PATH, identity.discovery, methods=["GET"]),
+            Route(JWKS_PATH, identity.jwks, methods=["GET"]),
+            # the sandbox's stand-in for Xero's login page, so served even without the control API
+            Route("/_sandbox/login-as", identity.login_as, methods=["GET"]),
         ]
         if sandbox.config.control_api:
             table += control_routes(sandbox)

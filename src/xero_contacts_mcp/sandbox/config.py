@@ -55,6 +55,49 @@ class ClientApp:
     """Custom Connection only: scopes granted when the token request names none."""
 
 
+@dataclass(frozen=True)
+class SandboxUser:
+    """A person who can log in at the sandbox's Xero, with organisations of their own.
+
+    `handle` is what `GET /_sandbox/login-as?user=` takes (so does the email or the user id);
+    `user_id` is their Xero user id (the id_token's `xero_userid`). The organisations' tenant ids
+    are derived from their names, so they are stable across runs.
+    """
+
+    handle: str
+    user_id: str
+    email: str
+    given_name: str
+    family_name: str
+    organisations: tuple[str, ...] = ()
+
+    @property
+    def name(self) -> str:
+        return f"{self.given_name} {self.family_name}"
+
+
+DEFAULT_USER_HANDLE = "default"
+"""The user the authorize endpoint logs in when no `login_hint` or `sandbox_user` cookie names another;
+it owns "Demo Company (Global)" and the `extra_tenants`, so single-user set-ups see what they always did."""
+
+
+def default_users() -> tuple[SandboxUser, ...]:
+    """Two more people besides the default user: alice with two organisations, bob with one."""
+    return (
+        SandboxUser(
+            "alice",
+            "0a7c3e52-5b1d-4f6e-8a9b-1c2d3e4f5a61",
+            "alice@example.com",
+            "Alice",
+            "Anders",
+            ("Alice Bakery Ltd", "Alice Consulting Ltd"),
+        ),
+        SandboxUser(
+            "bob", "0b8d4f63-6c2e-4a7f-9bac-2d3e4f5a6b72", "bob@example.com", "Bob", "Brown", ("Bob Plumbing Ltd",)
+        ),
+    )
+
+
 def default_apps() -> tuple[ClientApp, ...]:
     """The three stock apps, with fixed ids so a `.env` written once keeps working."""
     return (
@@ -92,12 +135,19 @@ class SandboxConfig:
     refresh_token_lifetime: float = 60 * 86_400.0
     """Unused refresh tokens expire after this (Xero: 60 days)."""
     auth_code_lifetime: float = 300.0
+    id_token_lifetime: float = 300.0
+    """Xero's id_tokens are valid for 5 minutes."""
     idempotency_ttl: float = 360.0
     seed: bool = True
     """Load the demo data into the default tenant; False starts every tenant empty."""
     extra_tenants: int = 1
     """Additional (empty) organisations besides "Demo Company (Global)"."""
     apps: tuple[ClientApp, ...] = field(default_factory=default_apps)
+    users: tuple[SandboxUser, ...] = field(default_factory=default_users)
+    """People besides the default user; each one's organisations are created (and seeded) for them."""
+    issuer: str | None = None
+    """The id_token `iss` and discovery `issuer`; None: the origin the request reached (in-process via
+    `https://identity.xero.com` that is Xero's own issuer; served, `http://127.0.0.1:PORT`)."""
     control_api: bool = True
     """Serve `/_sandbox/...` (faults, stats, reset, clock) for out-of-process tests."""
     provider_name: str = "xero-contacts-mcp sandbox"

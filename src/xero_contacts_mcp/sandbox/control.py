@@ -1,6 +1,7 @@
 """The control API under /_sandbox: drive a sandbox running in another process.
 
-GET    /_sandbox/info             the startup description (URLs, tenant, token, apps)
+GET    /_sandbox/info             the startup description (URLs, tenant, token, apps, issuer, jwks_url, users)
+GET    /_sandbox/login-as?user=alice[&next=URL]  log this browser in as a user (cookie); 302 to next or 200
 GET    /_sandbox/stats            counters (see `Stats.snapshot`)
 GET    /_sandbox/faults           current faults
 POST   /_sandbox/faults           one fault object or a list of them:
@@ -14,8 +15,14 @@ POST   /_sandbox/faults           one fault object or a list of them:
 DELETE /_sandbox/faults           clear all faults
 POST   /_sandbox/reset            reseed data; clear faults, stats, limits, idempotency keys
 POST   /_sandbox/clock            {"advance": seconds} moves token/limit/idempotency time forward
-POST   /_sandbox/tokens           {"scopes":"...","tenants":[...],"lifetime":s,"client_id":...} → token response
+POST   /_sandbox/tokens           {"scopes":"...","tenants":[...],"lifetime":s,"client_id":...,"user":"alice"}
+                                  → token response (tenants default to all of the user's)
 GET    /_sandbox/limits           current limit settings; POST with any of them to change
+GET    /_sandbox/users            every user (id, xero_userid, email, name, tenant_ids, tenants)
+POST   /_sandbox/users            {"id":"carol","email":...,"given_name":...,"family_name":...,"organisations":[names]}
+                                  or a list of them: adds people (only "id" is required) → their descriptions
+POST   /_sandbox/keys             {"rotate":true,"keep_previous":true}: sign id_tokens with a new key (the JWKS
+                                  keeps the previous one unless keep_previous is false) → {"kid":..., "jwks":...}
 POST   /_sandbox/consent          {"tenants":[...]|null}: tenants the authorize endpoint grants
 GET    /_sandbox/state[/{tenant}] every record of a tenant, archived and deleted ones included
 """
@@ -99,6 +106,8 @@ def control_routes(sb: Sandbox) -> list[BaseRoute]:
                 tenants=body.get("tenants"),
                 lifetime=body.get("lifetime"),
                 client_id=body.get("client_id"),
+                user=body.get("user"),
+                issuer=sb.identity.issuer(request),
             )
         except (ValueError, TypeError, AttributeError, KeyError) as exc:
             return _bad(str(exc))
@@ -123,16 +132,46 @@ def control_routes(sb: Sandbox) -> list[BaseRoute]:
     async def consent(request: Request) -> Response:
         try:
             tenants = (await _json(request)).get("tenants")
-            if tenants is not None and not set(tenants) <= set(sb.tenants):
+            if tenants is not None and not set(tenants) <= set(sb.all_tenants):
                 return _bad("unknown tenant ids")
         except (ValueError, TypeError, AttributeError) as exc:
             return _bad(str(exc))
         sb.identity.consent_tenants = None if tenants is None else list(tenants)
         return JSONResponse({"tenants": sb.identity.consent_tenants})
 
+    async def keys(request: Request) -> Response:
+        try:
+            body = await _json(request)
+            if body.get("rotate"):
+                sb.identity.signer.rotate(keep_previous=bool(body.get("keep_previous", True)))
+        except (ValueError, TypeError, AttributeError) as exc:
+            return _bad(str(exc))
+        return JSONResponse({"kid": sb.identity.signer.kid, "jwks": sb.identity.signer.jwks()})
+
+    async def users(request: Request) -> Response:
+        if request.method == "POST":
+            try:
+                body = await _json(request)
+                added = [
+                    sb.add_user(
+                        str(item["id"]),
+                        email=item.get("email"),
+                        given_name=item.get("given_name"),
+                        family_name=item.get("family_name"),
+                        organisations=item.get("organisations"),
+                    )
+                    for item in (body if isinstance(body, list) else [body])
+                ]
+            except (ValueError, TypeError, AttributeError, KeyError) as exc:
+                return _bad(
+                    f"{exc}; a user is {{'id': ..., 'email'?, 'given_name'?, 'family_name'?, 'organisations'?}}"
+                )
+            return JSONResponse([sb.users.describe(u) for u in added])
+        return JSONResponse([sb.users.describe(u) for u in sb.users.all])
+
     async def state(request: Request) -> Response:
         tenant_id = request.path_params.get("tenant_id", sb.tenant_id)
-        if tenant_id not in sb.tenants:
+        if tenant_id not in sb.all_tenants:
             return JSONResponse({"error": f"unknown tenant {tenant_id}"}, status_code=404)
         return JSONResponse(sb.state(tenant_id).snapshot())
 
@@ -145,6 +184,8 @@ def control_routes(sb: Sandbox) -> list[BaseRoute]:
         Route("/_sandbox/tokens", tokens, methods=["POST"]),
         Route("/_sandbox/limits", limits, methods=["GET", "POST"]),
         Route("/_sandbox/consent", consent, methods=["POST"]),
+        Route("/_sandbox/users", users, methods=["GET", "POST"]),
+        Route("/_sandbox/keys", keys, methods=["POST"]),
         Route("/_sandbox/state", state, methods=["GET"]),
         Route("/_sandbox/state/{tenant_id}", state, methods=["GET"]),
     ]

@@ -30,10 +30,20 @@ DEMO_TENANT_NAME = "Demo Company (Global)"
 REGION_ID = seed_id("tracking:Region")
 
 
+def organisation_id(name: str) -> str:
+    """The stable tenant id of the organisation called `name`."""
+    return seed_id(f"tenant:{name}")
+
+
 def extra_tenant(index: int) -> tuple[str, str]:
     """Id and name of the index-th additional (empty) organisation, counting from 1."""
     name = f"Sandbox Company {index + 1}"
-    return seed_id(f"tenant:{name}"), name
+    return organisation_id(name), name
+
+
+def default_organisations(config: SandboxConfig) -> tuple[str, ...]:
+    """Names of the default user's organisations: the demo company, then the `extra_tenants`."""
+    return (DEMO_TENANT_NAME, *(extra_tenant(i + 1)[1] for i in range(config.extra_tenants)))
 
 
 def _address(kind: str, line1: str, city: str, region: str, postcode: str, country: str) -> dict[str, Any]:
@@ -118,19 +128,31 @@ def populate(tenant: Tenant) -> None:
     tenant.tracking = {region.category_id: region}
 
 
+def populate_own(tenant: Tenant) -> None:
+    """One contact, "Customer of <organisation>", so whose data a call reached is plain to see."""
+    contact = _contact(0, f"Customer of {tenant.name}", EmailAddress="accounts@customer.example")
+    contact = contact.evolve(contact_id=seed_id(f"contact:{tenant.name}/{contact.name}"))
+    tenant.contacts = {contact.contact_id: contact}
+
+
 def build_tenants(config: SandboxConfig) -> dict[str, Tenant]:
-    """The default organisation (seeded unless `config.seed` is False) plus `extra_tenants` empty ones."""
-    tenants = {DEMO_TENANT_ID: Tenant(DEMO_TENANT_ID, DEMO_TENANT_NAME)}
-    for index in range(config.extra_tenants):
-        tenant_id, name = extra_tenant(index + 1)
-        tenants[tenant_id] = Tenant(tenant_id, name)
+    """The default user's organisations (the demo company, seeded unless `config.seed` is False, and
+    `extra_tenants` empty ones) first, then every other user's own."""
+    names = list(default_organisations(config))
+    names += [name for user in config.users for name in user.organisations]
+    tenants = {organisation_id(name): Tenant(organisation_id(name), name) for name in dict.fromkeys(names)}
     reset_data(tenants, config)
     return tenants
 
 
 def reset_data(tenants: dict[str, Tenant], config: SandboxConfig) -> None:
-    """Empty every tenant, then seed the default one if configured."""
+    """Empty every tenant, then seed the demo company and the other users' organisations if configured."""
     for tenant in tenants.values():
         tenant.contacts, tenant.groups, tenant.tracking = {}, {}, {}
     if config.seed:
         populate(tenants[DEMO_TENANT_ID])
+        defaults = set(default_organisations(config))
+        for user in config.users:
+            for name in user.organisations:
+                if name not in defaults:
+                    populate_own(tenants[organisation_id(name)])

@@ -30,6 +30,9 @@ class Stats:
     invalid_grants: int = 0
     authorizations: int = 0
     revocations: int = 0
+    logins: Counter[str] = field(default_factory=Counter)
+    """Codes issued by the authorize endpoint, by the logged-in user's handle."""
+    id_tokens: int = 0
 
     def snapshot(self) -> dict[str, Any]:
         """A JSON-ready copy (what `GET /_sandbox/stats` returns)."""
@@ -48,6 +51,8 @@ class Stats:
             "invalid_grants": self.invalid_grants,
             "authorizations": self.authorizations,
             "revocations": self.revocations,
+            "logins": dict(self.logins),
+            "id_tokens": self.id_tokens,
         }
 
     def reset(self) -> None:

@@ -19,6 +19,8 @@ from mcp.types import (
 )
 
 from .. import __version__
+from ..identity import acting_as
+from .hosted.principal import person_of
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +78,9 @@ def build_server(runner: Runner, *, instructions: str, unknown_tool: type[Except
 
     async def call_tool(ctx: ServerRequestContext[Any], params: CallToolRequestParams) -> CallToolResult:
         try:
-            outcome: Outcome = await runner.run(params.name, params.arguments)
+            # hosted mode: the call acts as the person its MCP token stands for (None otherwise)
+            with acting_as(person_of(ctx.request)):
+                outcome: Outcome = await runner.run(params.name, params.arguments)
         except unknown_tool:
             raise MCPError(code=INVALID_PARAMS, message=f"Unknown tool: {params.name}") from None
         except Exception:

@@ -39,6 +39,8 @@ class HTTPOptions:
     allowed_origins: list[str] = field(default_factory=list)
     allowed_hosts: list[str] = field(default_factory=list)
     graceful_seconds: float = 10.0
+    #: hosted mode (XERO_MCP_PUBLIC_URL): a server.hosted.routes.Hosted — per-person OAuth instead of `token`
+    hosted: Any = None
 
 
 def is_loopback(host: str) -> bool:
@@ -53,7 +55,7 @@ def is_loopback(host: str) -> bool:
 
 def check(options: HTTPOptions) -> None:
     """Refuse configurations that would expose Xero data: raise HTTPConfigError naming the fix."""
-    if not is_loopback(options.host) and not options.token:
+    if not is_loopback(options.host) and not options.token and options.hosted is None:
         raise HTTPConfigError(
             f"refusing to serve HTTP on {options.host} without a token: set XERO_MCP_HTTP_TOKEN "
             "(clients then send 'Authorization: Bearer <token>'), or bind 127.0.0.1")
@@ -74,11 +76,12 @@ def _security(options: HTTPOptions) -> Any:
     hosts: list[str] = []
     for name in [*LOOPBACK_NAMES, *([options.host] if not is_loopback(options.host) else [])]:
         hosts += [name, f"{name}:*"]
-    for extra in options.allowed_hosts:
+    public = [options.hosted.public_url] if options.hosted is not None else []
+    for extra in [*options.allowed_hosts, *(urlsplit(p).netloc for p in public)]:
         hosts += [extra] if ":" in extra.lstrip("[").split("]")[-1] else [extra, f"{extra}:*"]
     origins = [f"{scheme}://{name}:*" for scheme in ("http", "https") for name in LOOPBACK_NAMES]
     origins += [f"{scheme}://{name}" for scheme in ("http", "https") for name in LOOPBACK_NAMES]
-    origins += [o.rstrip("/") for o in options.allowed_origins]
+    origins += [o.rstrip("/") for o in [*options.allowed_origins, *public]]
     return TransportSecuritySettings(enable_dns_rebinding_protection=True, allowed_hosts=hosts,
                                      allowed_origins=origins)
 
@@ -100,7 +103,7 @@ class Guard:
         if self.expected is not None and not hmac.compare_digest(presented, self.expected):
             await _reply(send, 401, UNAUTHORIZED, [(b"www-authenticate", b'Bearer realm="xero-contacts-mcp"')])
             return
-        if self.stateless and scope["method"] == "GET":
+        if self.stateless and scope["method"] == "GET" and scope["path"] == "/mcp":
             # A stateless server has no stream to resume; the SDK would hold the GET open forever (#3492).
             await _reply(send, 405, b'{"error":"method not allowed in stateless mode"}', [(b"allow", b"POST, DELETE")])
             return
@@ -123,11 +126,17 @@ def build_app(server: Server, options: HTTPOptions) -> Any:
 
     # JSON replies, not SSE: a tool call here streams nothing, and sse-starlette ends every SSE stream the
     # moment the server is told to stop, which would cut in-flight calls instead of letting them finish.
+    routes = [Route("/healthz", healthz, methods=["GET"])]
+    auth: dict[str, Any] = {}
+    if options.hosted is not None:  # OAuth routes, the bearer middleware and 401 + resource_metadata on /mcp
+        routes += options.hosted.routes()
+        auth = {"auth": options.hosted.auth_settings(), "token_verifier": options.hosted.verifier}
     app = server.streamable_http_app(
         streamable_http_path="/mcp", stateless_http=options.stateless, json_response=True,
-        transport_security=_security(options), host=options.host,
-        custom_starlette_routes=[Route("/healthz", healthz, methods=["GET"])],
+        transport_security=_security(options), host=options.host, custom_starlette_routes=routes, **auth,
     )
+    if options.hosted is not None:
+        return Guard(options.hosted.wrap(app), None, options.stateless)
     return Guard(app, options.token, options.stateless)
 
 
@@ -151,12 +160,16 @@ async def run_http(server: Server, options: HTTPOptions, sock: socket.socket | N
                 self._captured_signals.clear()
 
     check(options)
+    if options.hosted is not None and options.token:
+        log.warning("hosted mode: XERO_MCP_HTTP_TOKEN does not apply; each person's MCP client signs in with OAuth "
+                    "and /mcp accepts only the tokens this server issued")
     config = uvicorn.Config(build_app(server, options), host=options.host.strip("[]"), port=options.port,
                             log_level="warning", lifespan="on", timeout_graceful_shutdown=int(options.graceful_seconds),
                             server_header=False)
     if sock is None:
         sock = listen(options.host, options.port)
     log.warning("serving MCP over Streamable HTTP at %s/mcp (%s, %s)", bound_url(options.host, sock),
-                "token required" if options.token else "no token: loopback only",
+                f"hosted: per-person OAuth for {options.hosted.public_url}" if options.hosted is not None
+                else "token required" if options.token else "no token: loopback only",
                 "stateless" if options.stateless else "stateful sessions")
     await GracefulServer(config).serve(sockets=[sock])

@@ -36,7 +36,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from .cache import SharedStateUnavailable
 from .redis_url import RedisURL, parse_redis_url
-from .tokens import Login, StaleWriteError, TokenStoreError
+from .tokens import Login, LoginCodec, PlainCodec, StaleWriteError, TokenStoreError, UnreadableLoginError
 
 log = logging.getLogger(__name__)
 
@@ -262,10 +262,12 @@ class RedisTokenStore:
     a login deleted (logout) since it was read is not brought back by a replica's late refresh.
     """
 
-    def __init__(self, state: RedisState, name: str = "login", *, lease: float = 30.0) -> None:
+    def __init__(self, state: RedisState, name: str = "login", *, lease: float = 30.0,
+                 codec: LoginCodec | None = None) -> None:
         self.state = state
         self.name = name
         self.lease = lease
+        self.codec: LoginCodec = codec or PlainCodec()
         self._key = state.key(name)
         self._lock_key = state.key(name, "lock")
 
@@ -279,12 +281,12 @@ class RedisTokenStore:
 
     def _parse(self, text: str) -> Login:
         try:
-            return Login.from_json(text)
+            return self.codec.loads(text)
         except ValueError:
             raise self._not_a_login() from None
 
     def _not_a_login(self) -> TokenStoreError:
-        return TokenStoreError(f"the login in {self.describe()} is not a login this program wrote; "
+        return UnreadableLoginError(f"the login in {self.describe()} is not a login this program wrote; "
                                "run `xero-contacts-mcp login` again")
 
     async def save(self, login: Login) -> Login:
@@ -293,7 +295,7 @@ class RedisTokenStore:
         saved = replace(login, saved_at=time.time(), version=login.version + 1)
         with self.state.guard("saving the login"):
             done, version = await self.state.script(_SAVE)(
-                keys=[self._key], args=[login.version, saved.to_json()])
+                keys=[self._key], args=[login.version, self.codec.dumps(saved)])
         if int(done) == 1:
             return saved
         if int(done) == -1:

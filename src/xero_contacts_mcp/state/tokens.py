@@ -63,6 +63,31 @@ class Login:
             raise ValueError("not a login") from None
 
 
+class LoginCodec(Protocol):
+    """How a store turns a login into text and back (plain JSON, or sealed for hosted mode's people).
+
+    `loads` raises ValueError for text that is not a login this codec wrote. The text must be a JSON
+    object with the login's `version` at its top level: Redis's compare-and-set reads it there.
+    """
+
+    def dumps(self, login: Login) -> str: ...
+
+    def loads(self, text: str) -> Login: ...
+
+
+class PlainCodec:
+    """The single login's format: readable JSON (the file is 0600; `logout` deletes it)."""
+
+    def __init__(self, indent: int | None = None) -> None:
+        self.indent = indent
+
+    def dumps(self, login: Login) -> str:
+        return login.to_json(indent=self.indent)
+
+    def loads(self, text: str) -> Login:
+        return Login.from_json(text)
+
+
 class TokenStore(Protocol):
     """Where a login lives; async because a shared store is a network round trip.
 
@@ -111,6 +136,11 @@ def _unusable(action: str, path: Path, exc: OSError) -> TokenFileUnusable:
     return TokenFileUnusable(f"cannot {action} the token file {path}: {exc.strerror or exc}", fix)
 
 
+class UnreadableLoginError(TokenStoreError):
+    """What is stored is not a login this program (with these keys) wrote: damaged, foreign, or sealed with
+    an encryption key no longer configured."""
+
+
 class StaleWriteError(TokenStoreError):
     """Someone saved a newer login since this one was read; re-read instead of overwriting it."""
 
@@ -120,8 +150,9 @@ def default_token_file() -> Path:
 
 
 class FileTokenStore:
-    def __init__(self, path: Path | None = None) -> None:
+    def __init__(self, path: Path | None = None, codec: LoginCodec | None = None) -> None:
         self.path = path or default_token_file()
+        self.codec: LoginCodec = codec or PlainCodec(indent=2)
         self._lock_path = self.path.with_name(self.path.name + ".lock")
 
     def describe(self) -> str:
@@ -138,9 +169,9 @@ class FileTokenStore:
         except OSError as exc:
             raise _unusable("read", self.path, exc) from None
         try:
-            return Login.from_json(text)
+            return self.codec.loads(text)
         except ValueError:
-            raise TokenStoreError(f"the token file {self.path} is not a login this program wrote; "
+            raise UnreadableLoginError(f"the token file {self.path} is not a login this program wrote; "
                                   "run `xero-contacts-mcp login` again") from None
 
     async def save(self, login: Login) -> Login:
@@ -156,28 +187,10 @@ class FileTokenStore:
         return saved
 
     def _write(self, login: Login) -> None:
-        data = login.to_json(indent=2).encode()
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            fd, temp = tempfile.mkstemp(prefix=".tokens-", suffix=".tmp", dir=self.path.parent)
+            write_private(self.path, self.codec.dumps(login).encode())
         except OSError as exc:
             raise _unusable("write", self.path, exc) from None
-        try:
-            os.fchmod(fd, 0o600) if hasattr(os, "fchmod") else None
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temp, self.path)
-        except OSError as exc:
-            with contextlib.suppress(OSError):
-                os.unlink(temp)
-            raise _unusable("write", self.path, exc) from None
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(temp)
-            raise
-        _fsync_dir(self.path.parent)
 
     async def delete(self) -> bool:
         try:
@@ -207,6 +220,25 @@ class FileTokenStore:
             yield
         finally:
             await lock.release()
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Atomically (temp file in the same directory, fsync, rename, fsync of the directory), mode 0600
+    in a 0700 directory."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd, temp = tempfile.mkstemp(prefix=".tokens-", suffix=".tmp", dir=path.parent)
+    try:
+        os.fchmod(fd, 0o600) if hasattr(os, "fchmod") else None
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise
+    _fsync_dir(path.parent)
 
 
 def _fsync_dir(path: Path) -> None:

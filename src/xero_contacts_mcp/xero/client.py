@@ -36,7 +36,7 @@ from .errors import (
 )
 from .http import Request, Response
 from .retry import RetryPolicy, decider, describe
-from .tenants import Tenants
+from .tenants import PersonTenants, Tenants
 
 log = logging.getLogger(__name__)
 
@@ -61,16 +61,22 @@ class XeroClient:
                  transport: httpx2.AsyncBaseTransport | None = None, limiter: Limiter | None = None,
                  connections_url: str | None = None,
                  stored_tenant: Callable[[], Awaitable[str | None]] | None = None,
-                 cache: SharedCache | None = None, cache_key: str = "connections") -> None:
+                 cache: SharedCache | None = None, cache_key: str = "connections",
+                 per_person: str | None = None) -> None:
         self.config = config
         self.retries = 0  # how many retries this client has made (observability, tests)
         self._auth = auth
         self._transport = transport
         self._client: httpx2.AsyncClient | None = None
         self.limiter = limiter or LocalLimiter()
-        #: tenant discovery when a call names none and none is configured (None: no discovery)
-        self.tenants = (Tenants(lambda: self._http, connections_url, stored_tenant, cache, cache_key)
-                        if connections_url else None)
+        #: tenant discovery when a call names none and none is configured (None: no discovery); in hosted mode
+        #: (`per_person`: what to say to a call without a person) the current person's own, strictly checked
+        self.tenants: Tenants | PersonTenants | None = None
+        if connections_url and per_person is not None:
+            self.tenants = PersonTenants(lambda: self._http, connections_url, stored_tenant, cache, cache_key,
+                                         no_person=per_person)
+        elif connections_url:
+            self.tenants = Tenants(lambda: self._http, connections_url, stored_tenant, cache, cache_key)
 
     @property
     def _http(self) -> httpx2.AsyncClient:
@@ -96,10 +102,11 @@ class XeroClient:
         if isinstance(self._auth, NoCredentials):  # the more fundamental problem is reported first
             raise NotConfiguredError(SETUP_HINT, method=request.method, path=request.path)
         headers = dict(request.headers)
-        tenant = headers.get(TENANT_HEADER) or self.config.tenant_id
-        if not tenant and self.tenants is not None:
+        named = headers.get(TENANT_HEADER)
+        tenant = named or self.config.tenant_id
+        if self.tenants is not None and (self.tenants.strict or not tenant):
             with _shared_state(method=request.method, path=request.path):
-                tenant = await self.tenants.default()
+                tenant = await self.tenants.choose(named)
         if not tenant:
             raise TenantRequiredError(
                 "No Xero organisation was chosen: pass xero-tenant-id, or set XERO_TENANT_ID.",

@@ -142,6 +142,7 @@ class StoredLogin:
         self._login: Login | None = None
         self._failed: XeroError | None = None
         self._failed_version = -1  # the stored login's version that failed (a new `login` clears the latch)
+        self._failed_refresh: str | None = None
         self.refreshes = 0  # refreshes this process made (observability, tests)
 
     async def current(self) -> Login | None:
@@ -154,8 +155,12 @@ class StoredLogin:
         login = await self.current()
         return login.tenant_id if login is not None else None
 
-    async def token(self) -> str:
+    async def token(self, *, reread: bool = False) -> str:
+        """The access token, refreshed first when it is near expiry. `reread`: read the store first rather than
+        trust the copy in memory (hosted mode: the person may have signed in again, or been revoked, elsewhere)."""
         async with self._lock:
+            if reread and self._failed is None:
+                self._login = await self.store.load()
             login = await self._current()
             if not _expiring(login.token):
                 return login.access_token
@@ -171,7 +176,8 @@ class StoredLogin:
     async def _current(self) -> Login:
         if self._failed is not None:
             stored = await self.store.load()  # one read per call while failed: a new `login` heals every replica
-            if stored is None or stored.version == self._failed_version:
+            if stored is None or (stored.version == self._failed_version
+                                  and stored.refresh_token == self._failed_refresh):
                 raise self._failed
             self._failed, self._login = None, stored
         login = await self.current()
@@ -181,7 +187,8 @@ class StoredLogin:
 
     def _latch(self, error: XeroError, login: Login) -> XeroError:
         """Every waiter fails fast and nobody retries the dead token, until a new login is stored."""
-        self._failed, self._failed_version = error, login.version
+        # version and refresh token: a login deleted and made again starts again at version 1
+        self._failed, self._failed_version, self._failed_refresh = error, login.version, login.refresh_token
         return error
 
     async def _refresh(self, stale: str) -> Login:

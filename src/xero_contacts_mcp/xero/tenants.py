@@ -3,6 +3,10 @@
 Order: `XERO_TENANT_ID` > the default stored by `login` > the only connected organisation. With
 several and no choice the call fails closed, listing each organisation's name and tenant id so the
 agent or person can pick. Connections are cached and refreshed after a 403 (a disconnected tenant).
+
+In hosted mode (`PersonTenants`) the same logic runs per person, over that person's own connections,
+and strictly: a tenant the call names must be one of theirs, else nothing is sent and the error lists
+their own organisations (never anyone else's).
 """
 
 from __future__ import annotations
@@ -13,22 +17,47 @@ from typing import Any
 import anyio
 import httpx2
 
+from ..identity import current_person
 from ..state.cache import MemoryCache, SharedCache
-from .errors import APIError, TenantRequiredError, TransportError
+from .errors import APIError, NotConfiguredError, TenantRequiredError, TransportError
 
 CACHE_SECONDS = 3600.0  # refreshed sooner after any 403 (a disconnected organisation)
 
 
+class TenantNotAllowedError(TenantRequiredError):
+    """Hosted mode: the call named an organisation that is not the caller's."""
+
+
 class Tenants:
+    """`strict` (hosted mode, one person's connections): a named tenant must be theirs, and the errors
+    speak to that person rather than to the operator of a single login."""
+
     def __init__(self, http: Callable[[], httpx2.AsyncClient], connections_url: str,
                  stored_default: Callable[[], Awaitable[str | None]] | None = None,
-                 cache: SharedCache | None = None, key: str = "connections") -> None:
+                 cache: SharedCache | None = None, key: str = "connections", *, strict: bool = False) -> None:
         self._http = http
         self._url = connections_url
         self._stored_default = stored_default
         self._cache = cache or MemoryCache()
         self._key = key
         self._lock = anyio.Lock()
+        self.strict = strict
+
+    async def choose(self, named: str | None) -> str:
+        """The tenant a call uses: `named` (checked against the connections when strict), else the default."""
+        if not named:
+            return await self.default()
+        if not self.strict:
+            return named
+        connections = await self.connections()
+        if not _holds(connections, named):  # perhaps connected since the list was cached
+            connections = await self.connections(refresh=True)
+        if not _holds(connections, named):
+            raise TenantNotAllowedError(
+                f"xero-tenant-id {named[:64]} is not one of your Xero organisations, so nothing was sent. "
+                f"Yours: {_listed(connections) or 'none'}. Pass one of these ids (or omit xero-tenant-id when "
+                "you have only one).")
+        return named
 
     async def connections(self, refresh: bool = False) -> list[dict[str, Any]]:
         async with self._lock:
@@ -59,15 +88,78 @@ class Tenants:
         connections = await self.connections()
         if len(connections) == 1:
             return str(connections[0]["tenantId"])
+        if self.strict:
+            if not connections:
+                raise TenantRequiredError("None of your Xero organisations is connected to this server, so nothing "
+                                          "was sent. Sign in again (disconnect and reconnect this server in your "
+                                          "MCP client) and allow access to an organisation.")
+            raise TenantRequiredError(
+                f"You have several Xero organisations connected and none was chosen, so nothing was sent: "
+                f"{_listed(connections)}. Pass xero-tenant-id with one of these ids.")
         if not connections:
             raise TenantRequiredError("No Xero organisation was named and none is connected to these credentials: "
                                       "pass xero-tenant-id, or set XERO_TENANT_ID, or run `xero-contacts-mcp login` "
                                       "and allow access to an organisation.")
-        listed = "; ".join(f"{c.get('tenantName') or '?'} ({c['tenantId']})" for c in connections)
+        listed = _listed(connections)
         raise TenantRequiredError(
             f"Several Xero organisations are connected and none is chosen, so nothing was sent: {listed}. "
             "Pass xero-tenant-id with one of these ids (or set XERO_TENANT_ID, "
             "or run `xero-contacts-mcp login --tenant ID`).")
+
+
+class PersonTenants:
+    """Hosted mode: one strict `Tenants` per person, over their own connections (cached under their id).
+
+    Which person is `identity.current_person`; with none, NotConfiguredError before anything is sent.
+    """
+
+    def __init__(self, http: Callable[[], httpx2.AsyncClient], connections_url: str,
+                 stored_default: Callable[[], Awaitable[str | None]] | None = None,
+                 cache: SharedCache | None = None, key: str = "connections", *, no_person: str) -> None:
+        self._http = http
+        self._url = connections_url
+        self._stored_default = stored_default
+        self._cache = cache or MemoryCache()
+        self._key = key
+        self._no_person = no_person
+        self._by_person: dict[str, Tenants] = {}
+        self.strict = True
+
+    def _mine(self) -> Tenants:
+        person = current_person.get()
+        if person is None:
+            raise NotConfiguredError(self._no_person)
+        tenants = self._by_person.get(person.user_id)
+        if tenants is None:
+            tenants = self._by_person[person.user_id] = Tenants(
+                self._http, self._url, self._stored_default, self._cache, person_key(self._key, person.user_id),
+                strict=True)
+        return tenants
+
+    async def choose(self, named: str | None) -> str:
+        return await self._mine().choose(named)
+
+    async def connections(self, refresh: bool = False) -> list[dict[str, Any]]:
+        return await self._mine().connections(refresh)
+
+    async def default(self) -> str:
+        return await self._mine().default()
+
+    async def invalidate(self) -> None:
+        await self._mine().invalidate()
+
+
+def person_key(key: str, user_id: str) -> str:
+    """Where one person's connections are cached (their sign-in stores them there first)."""
+    return f"{key}:person:{user_id}"
+
+
+def _holds(connections: list[dict[str, Any]], tenant: str) -> bool:
+    return any(str(c.get("tenantId")) == tenant for c in connections)
+
+
+def _listed(connections: list[dict[str, Any]]) -> str:
+    return "; ".join(f"{c.get('tenantName') or '?'} ({c['tenantId']})" for c in connections)
 
 
 def _json(reply: httpx2.Response) -> Any:
