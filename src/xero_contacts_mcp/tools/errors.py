@@ -68,24 +68,46 @@ def describe_arguments(tool: ToolSpec, exc: ArgumentsError) -> str:
 
 def describe_failure(tool: ToolSpec, args: dict[str, Any], exc: XeroError) -> str:
     """Text for a call that did not succeed; ends with what to do."""
+    if exc.earlier is not None:
+        return _unknown_after_retry(tool, args, exc)
     if isinstance(exc, NotConfiguredError | TenantRequiredError | InvalidRequestError):
         return str(exc)
-    if isinstance(exc, APIError):
-        text = _api(tool, args, exc)
-    elif isinstance(exc, TimeoutError_):
-        text = f"{exc} Xero may be slow or unavailable; try again shortly."
-    elif isinstance(exc, TransportError):
-        text = str(exc) if exc.outcome_unknown else f"{exc} Check the network and XERO_API_URL, then try again."
-    else:
-        text = str(exc)
+    text = _what_happened(tool, args, exc, str(exc))
     if exc.attempts > 1:
         text += f" (Tried {exc.attempts} times over {exc.elapsed:.0f} s.)"
     if exc.outcome_unknown and tool.writes and exc.idempotency_key:
-        text += (
-            f"\nXero may already have applied this {tool.method}. Call {tool.name} again with the same "
-            f"arguments and Idempotency-Key \"{exc.idempotency_key}\" so it is applied at most once."
-        )
+        text += "\n" + _retry_with_key(tool, exc)
     return text
+
+
+def _what_happened(tool: ToolSpec, args: dict[str, Any], exc: XeroError, said: str) -> str:
+    if isinstance(exc, APIError):
+        return _api(tool, args, exc)
+    if isinstance(exc, TimeoutError_):
+        return f"{said} Xero may be slow or unavailable; try again shortly."
+    if isinstance(exc, TransportError) and not exc.outcome_unknown:
+        return f"{said} Check the network and XERO_API_URL, then try again."
+    return said
+
+
+def _retry_with_key(tool: ToolSpec, exc: XeroError) -> str:
+    return (f"Xero may already have applied this {tool.method}. Call {tool.name} again with the same "
+            f"arguments and Idempotency-Key \"{exc.idempotency_key}\" so it is applied at most once.")
+
+
+def _unknown_after_retry(tool: ToolSpec, args: dict[str, Any], exc: XeroError) -> str:
+    """An attempt may have reached Xero, and a later one ended the call: whatever ended it, the write may
+    have been applied, and only its Idempotency-Key makes a new call safe."""
+    earlier = (exc.earlier or "").rstrip(".")
+    earlier = earlier[:1].lower() + earlier[1:]
+    then = _what_happened(tool, args, exc, exc.reason)
+    if not tool.writes or not exc.idempotency_key:  # a read or a delete: repeating it is harmless
+        return f"An attempt got no answer ({earlier}), and the retry failed: {then}"
+    wait = getattr(exc, "retry_after", None) if not isinstance(exc, APIError) else None
+    return (f"The outcome is unknown: an attempt of this {tool.method} was sent and got no answer ({earlier}), "
+            f"and the retry failed: {then} (Tried {exc.attempts} times over {exc.elapsed:.0f} s.)\n"
+            + _retry_with_key(tool, exc)
+            + (f" Wait about {wait:.0f} s first." if isinstance(wait, float | int) and wait >= 1 else ""))
 
 
 def _api(tool: ToolSpec, args: dict[str, Any], exc: APIError) -> str:

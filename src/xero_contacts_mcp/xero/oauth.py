@@ -296,7 +296,8 @@ class OAuth2Auth(httpx2.Auth):
 
     async def async_auth_flow(self, request: httpx2.Request) -> AsyncGenerator[httpx2.Request, httpx2.Response]:
         token = await self.source.token()
-        request.headers["Authorization"] = f"Bearer {token}"
+        # surrounding whitespace (a pasted XERO_ACCESS_TOKEN) is no part of a token, and HTTP refuses it
+        request.headers["Authorization"] = f"Bearer {token.strip()}"
         response = yield request
         if response.status_code == 401:
             await response.aread()
@@ -304,7 +305,7 @@ class OAuth2Auth(httpx2.Auth):
             renewed = await self.source.renew(token)
             if renewed is not None:
                 log.info("access token rejected as expired; renewed it and resending once")
-                request.headers["Authorization"] = f"Bearer {renewed}"
+                request.headers["Authorization"] = f"Bearer {renewed.strip()}"
                 yield request
 
 
