@@ -64,6 +64,8 @@ class Param(Node):
     in_: Location = Field(alias="in")
     required: bool = False  # type: ignore[assignment]  # a flag here, a list of names on objects
     ignored: bool = False
+    refuse: str | None = None
+    """A non-empty value is refused with this sentence (naming the tool that does it); empty ones pass."""
     found_by: str | None = None
 
 
@@ -74,6 +76,31 @@ class Annotations(_Strict):
     destructiveHint: bool
     idempotentHint: bool
     openWorldHint: bool
+
+
+class Refusal(_Strict):
+    """A value Xero would accept and then ignore: refused before sending, with one sentence naming the tool
+    that does it. `at` is a parameter, or a field inside it (`ContactGroups.Status`, arrays crossed); without
+    `values` any non-empty value is refused, with them only those."""
+
+    at: str
+    values: list[str] | None = None
+    say: str
+
+
+class FollowUp(_Strict):
+    """A parameter Xero ignores on this call, carried out by another tool after it succeeds.
+
+    `args` maps the follow-up tool's parameters to where their values come from: `value` (this parameter's
+    value), `item.Field` (each element's field, with `each`), `args.Name` (this call's arguments) or
+    `result.Key.0.Field` (Xero's answer to this call). Absent values are left out. `when` limits it to
+    those values (the others are what Xero does anyway)."""
+
+    param: str
+    tool: str
+    each: bool = False
+    when: list[str] | None = None
+    args: dict[str, str]
 
 
 class ToolSpec(_Strict):
@@ -89,6 +116,10 @@ class ToolSpec(_Strict):
     output: Node | None = None
     not_found: str | None = None
     require_any: list[str] | None = None
+    same_as_path: dict[str, str] | None = None
+    """Body fields (`Contacts.ContactID`) that must equal a path parameter when given: refused otherwise."""
+    refuse: list[Refusal] | None = None
+    follow_ups: list[FollowUp] | None = None
     params: list[Param]
 
     @cached_property
@@ -211,8 +242,36 @@ def _check_references(catalogue: Catalogue, source: str) -> None:
         for name in tool.require_any or []:
             if name not in tool.by_name:
                 raise CatalogueError(f"{where}: require_any names unknown parameter {name!r}")
+        _check_rules(tool, catalogue, where)
     for name, node in schemas.items():
         _check_node(node, schemas, f"{source}: schema {name}")
+
+
+def _check_rules(tool: ToolSpec, catalogue: Catalogue, where: str) -> None:
+    """same_as_path, refuse and follow_ups name real parameters and tools."""
+    for field, path_param in (tool.same_as_path or {}).items():
+        if field.split(".")[0] not in tool.by_name:
+            raise CatalogueError(f"{where}: same_as_path names unknown parameter {field!r}")
+        if path_param not in {p.name for p in tool.located("path")}:
+            raise CatalogueError(f"{where}: same_as_path: {path_param!r} is not a path parameter")
+    for refusal in tool.refuse or []:
+        if refusal.at.split(".")[0] not in tool.by_name:
+            raise CatalogueError(f"{where}: refuse names unknown parameter {refusal.at!r}")
+    for follow in tool.follow_ups or []:
+        if follow.param not in tool.by_name:
+            raise CatalogueError(f"{where}: follow_ups names unknown parameter {follow.param!r}")
+        other = catalogue.by_name.get(follow.tool)
+        if other is None:
+            raise CatalogueError(f"{where}: follow_ups names unknown tool {follow.tool!r}")
+        for name, source in follow.args.items():
+            if name not in other.by_name:
+                raise CatalogueError(f"{where}: follow_ups: {follow.tool} has no parameter {name!r}")
+            head = source.split(".")[0]
+            if source != "value" and (head not in ("item", "args", "result") or "." not in source):
+                raise CatalogueError(f"{where}: follow_ups: {name}: source must be value, item.F, args.N or "
+                                     f"result.K…, not {source!r}")
+            if head == "item" and not follow.each:
+                raise CatalogueError(f"{where}: follow_ups: {name}: item.… needs each: true")
 
 
 def _check_node(node: Node, schemas: dict[str, Node], where: str, depth: int = 0) -> None:

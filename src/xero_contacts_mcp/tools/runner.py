@@ -10,6 +10,7 @@ from pydantic import BaseModel, ValidationError
 
 from ..xero.errors import XeroError
 from ..xero.http import Request, Response
+from . import rules
 from .catalogue import Catalogue, ToolSpec
 from .errors import ArgumentsError, arguments_error, describe_arguments, describe_failure, validation_messages
 from .listing import Listing, ToolEntry, from_catalogue
@@ -82,23 +83,83 @@ class ToolRunner:
         if tool.require_any and not any(name in args for name in tool.require_any):
             names = " or ".join(tool.require_any)
             raise ArgumentsError([(names, "give at least one; there is nothing to send otherwise")])
+        refused = rules.problems(tool, args)
+        if refused:
+            raise ArgumentsError(refused)
         return args
+
+    def _check_follow_ups(self, planned: list[rules.Planned], args: dict[str, Any]) -> None:
+        """Follow-up arguments are validated before anything is sent, so a bad option cannot leave a
+        category created and its options not."""
+        found: list[tuple[str, str]] = []
+        for step in planned:
+            other = self.catalogue.by_name[step.rule.tool]
+            try:
+                self.validate(other, rules.arguments(step, args, None))
+            except ArgumentsError as exc:
+                found.extend((rules.origin(step, where.split(".")[0].split("[")[0]), message)
+                             for where, message in exc.problems)
+        if found:
+            raise ArgumentsError(found)
 
     async def run(self, name: str, arguments: dict[str, Any] | None) -> ToolResult:
         if name not in self.names:
             raise UnknownToolError(name)
-        tool = self.catalogue.by_name[name]
+        return await self._run(self.catalogue.by_name[name], arguments or {})
+
+    async def _run(self, tool: ToolSpec, arguments: dict[str, Any]) -> ToolResult:
         try:
-            args = self.validate(tool, arguments or {})
-            request = build_request(tool, args)
+            args = self.validate(tool, arguments)
+            planned = rules.plan(tool, args)
+            self._check_follow_ups(planned, args)
+            carried = rules.carried(planned)
+            request = build_request(tool, {k: v for k, v in args.items() if k not in carried})
         except ArgumentsError as exc:
             return ToolResult(self.redact(describe_arguments(tool, exc)), is_error=True)
         try:
             response = await self.sender.send(request)
         except XeroError as exc:
-            log.info("%s failed: %s", name, type(exc).__name__)
+            log.info("%s failed: %s", tool.name, type(exc).__name__)
             return ToolResult(self.redact(describe_failure(tool, args, exc)), is_error=True)
-        return self._success(tool, args, response)
+        result = self._success(tool, args, response)
+        if planned and not result.is_error:
+            result = await self._follow(tool, args, response, planned, result)
+        return result
+
+    async def _follow(self, tool: ToolSpec, args: dict[str, Any], response: Response,
+                      planned: list[rules.Planned], result: ToolResult) -> ToolResult:
+        """Run each follow-up in order, in the same organisation, and report every outcome."""
+        outcomes: list[dict[str, Any]] = []
+        lines: list[str] = []
+        failed = 0
+        for index, step in enumerate(planned):
+            other = self.catalogue.by_name[step.rule.tool]
+            follow_args = rules.arguments(step, args, response.body)
+            if response.tenant_id and "xero-tenant-id" in other.by_name:
+                follow_args["xero-tenant-id"] = response.tenant_id
+            key = rules.derived_key(response.idempotency_key, index)
+            if key and "Idempotency-Key" in other.by_name:
+                follow_args["Idempotency-Key"] = key
+            done = await self._run(other, follow_args)
+            entry: dict[str, Any] = {"For": step.loc, "Tool": other.name}
+            if done.is_error:
+                failed += 1
+                entry["Error"] = done.text
+                lines.append(f"- {step.loc} via {other.name} FAILED: {done.text}")
+            else:
+                entry["Result"] = done.data
+                lines.append(f"- {step.loc} via {other.name}: done.")
+            outcomes.append(entry)
+        data = dict(result.data or {}) | {"FollowUps": outcomes}
+        if failed:
+            head = (f"{tool.title}: Xero applied this call, but {failed} of {len(planned)} follow-up calls failed "
+                    "(details below). Do not repeat this call; repeat only the failed parts with the tool named.")
+        else:
+            head = f"{tool.title}: done, and {len(planned)} follow-up call(s) carried out what Xero ignores here:"
+        text = head + "\n" + "\n".join(lines) + "\n" + result.text
+        if not failed:
+            text += "\nFollow-up results: " + compact_json([o.get("Result") for o in outcomes])
+        return ToolResult(text, data, is_error=bool(failed))
 
     def _success(self, tool: ToolSpec, args: dict[str, Any], response: Response) -> ToolResult:
         if response.body in (None, ""):
