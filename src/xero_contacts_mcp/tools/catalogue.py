@@ -67,6 +67,9 @@ class Param(Node):
     refuse: str | None = None
     """A non-empty value is refused with this sentence (naming the tool that does it); empty ones pass."""
     found_by: str | None = None
+    default: int | None = None
+    """Sent when the call gives no value (page 1: a list never arrives unpaged); not published, as clients
+    that fill in published defaults would then always send it."""
 
 
 class Annotations(_Strict):
@@ -103,6 +106,18 @@ class FollowUp(_Strict):
     args: dict[str, str]
 
 
+class Compact(_Strict):
+    """How a list result is shown: each record without the `drop` fields, unless the call gave one of `unless`.
+
+    Keeps a page of records within what clients pass to a model; `note` (prefixed to the text) says where
+    the dropped fields are.
+    """
+
+    drop: list[str] = Field(min_length=1)
+    unless: list[str] = Field(default_factory=list)
+    note: str
+
+
 class ToolSpec(_Strict):
     name: str = Field(pattern=r"^xero_contacts_[a-z_]+$")
     title: str
@@ -120,6 +135,7 @@ class ToolSpec(_Strict):
     """Body fields (`Contacts.ContactID`) that must equal a path parameter when given: refused otherwise."""
     refuse: list[Refusal] | None = None
     follow_ups: list[FollowUp] | None = None
+    compact: Compact | None = None
     params: list[Param]
 
     @cached_property
@@ -140,6 +156,8 @@ class Catalogue(_Strict):
     toolsets: dict[str, str]
     params: dict[str, Any] = Field(default_factory=dict)  # anchors only; resolved by YAML itself
     schemas: dict[str, Node]
+    omit_defaults: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    """Per result key, record fields left out of results when they hold this value ("absent means …")."""
     tools: list[ToolSpec]
 
     @cached_property
@@ -242,6 +260,11 @@ def _check_references(catalogue: Catalogue, source: str) -> None:
         for name in tool.require_any or []:
             if name not in tool.by_name:
                 raise CatalogueError(f"{where}: require_any names unknown parameter {name!r}")
+        if tool.compact is not None and tool.result is None:
+            raise CatalogueError(f"{where}: compact needs the tool's 'result' key")
+        for name in tool.compact.unless if tool.compact else []:
+            if name not in tool.by_name:
+                raise CatalogueError(f"{where}: compact.unless names unknown parameter {name!r}")
         _check_rules(tool, catalogue, where)
     for name, node in schemas.items():
         _check_node(node, schemas, f"{source}: schema {name}")

@@ -16,7 +16,7 @@ from .errors import ArgumentsError, arguments_error, describe_arguments, describ
 from .listing import Listing, ToolEntry, from_catalogue
 from .models import build_model
 from .request import build_request
-from .results import ToolResult, compact_json, normalise
+from .results import ToolResult, compact_json, present
 
 log = logging.getLogger(__name__)
 
@@ -166,12 +166,11 @@ class ToolRunner:
             deleted = {p.name: args[p.name] for p in tool.located("path")}
             data: dict[str, Any] = {"Deleted": deleted, "Message": f"{tool.title}: done."}
             return ToolResult(compact_json(data), data)
-        data = normalise(response.body, tool.result, raw=self.raw_results)
+        data, text = present(tool, args, response.body, self.catalogue.omit_defaults, raw=self.raw_results)
         failed = _partial_failures(response.body, tool.result)
         if failed:
-            return ToolResult(self.redact(_partial_text(tool, response, failed)) + "\n" + compact_json(data), data,
-                              is_error=True)
-        return ToolResult(compact_json(data), data)
+            return ToolResult(self.redact(_partial_text(tool, response, failed)) + "\n" + text, data, is_error=True)
+        return ToolResult(text, data)
 
 
 def _partial_failures(body: Any, key: str | None) -> list[str]:

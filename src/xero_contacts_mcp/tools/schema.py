@@ -24,7 +24,7 @@ def resolve(node: Node, schemas: dict[str, Node]) -> Node:
         return node
     base = resolve(schemas[node.ref], schemas)
     own = node.model_dump(exclude_unset=True, exclude={"ref", "required", "name", "in_", "ignored",
-                                                      "found_by"})
+                                                      "found_by", "default"})
     required = [*(base.required or []), *(node.required or [])] if isinstance(node.required, list) else None
     update: dict[str, Any] = {**own, "ref": None}
     if required:
