@@ -66,6 +66,8 @@ class Param(Node):
     ignored: bool = False
     refuse: str | None = None
     """A non-empty value is refused with this sentence (naming the tool that does it); empty ones pass."""
+    not_found: str | None = None
+    """(a path parameter) what Xero's 404 means for it, e.g. that deleted groups are not shown; {Name} placeholders."""
     found_by: str | None = None
     default: int | None = None
     """Sent when the call gives no value (page 1: a list never arrives unpaged); not published, as clients
@@ -79,6 +81,18 @@ class Annotations(_Strict):
     destructiveHint: bool
     idempotentHint: bool
     openWorldHint: bool
+
+
+class Compact(_Strict):
+    """How a list result is shown: each record without the `drop` fields, unless the call gave one of `unless`.
+
+    Keeps a page of records within what clients pass to a model; `note` (prefixed to the text) says where
+    the dropped fields are.
+    """
+
+    drop: list[str] = Field(min_length=1)
+    unless: list[str] = Field(default_factory=list)
+    note: str
 
 
 class Refusal(_Strict):
@@ -106,16 +120,28 @@ class FollowUp(_Strict):
     args: dict[str, str]
 
 
-class Compact(_Strict):
-    """How a list result is shown: each record without the `drop` fields, unless the call gave one of `unless`.
+class Lookup(_Strict):
+    """A read that finds what a hint needs (e.g. the existing option's TrackingOptionID).
 
-    Keeps a page of records within what clients pass to a model; `note` (prefixed to the text) says where
-    the dropped fields are.
-    """
+    `tool` runs with `args` (sources `args.Name` or `group.name`, the hint's regex group); in its result the
+    list at `find` (`TrackingCategories.0.Options`) is searched for the record whose fields in `match` equal
+    those sources, ignoring case; `say` is then formatted with that record's fields."""
 
-    drop: list[str] = Field(min_length=1)
-    unless: list[str] = Field(default_factory=list)
-    note: str
+    tool: str
+    args: dict[str, str]
+    find: str
+    match: dict[str, str]
+    say: str
+
+
+class Hint(_Strict):
+    """The next step for a Xero error message we know: `match` is a regular expression (case-insensitive)
+    over the message, its named groups fill `say`; `tools` limits it to those tools."""
+
+    match: str
+    say: str
+    tools: list[str] | None = None
+    lookup: Lookup | None = None
 
 
 class ToolSpec(_Strict):
@@ -156,6 +182,8 @@ class Catalogue(_Strict):
     toolsets: dict[str, str]
     params: dict[str, Any] = Field(default_factory=dict)  # anchors only; resolved by YAML itself
     schemas: dict[str, Node]
+    hints: list[Hint] = Field(default_factory=list)
+    """Next steps for the Xero error messages we know (tools/errors.py appends them)."""
     omit_defaults: dict[str, dict[str, Any]] = Field(default_factory=dict)
     """Per result key, record fields left out of results when they hold this value ("absent means …")."""
     tools: list[ToolSpec]
@@ -260,14 +288,37 @@ def _check_references(catalogue: Catalogue, source: str) -> None:
         for name in tool.require_any or []:
             if name not in tool.by_name:
                 raise CatalogueError(f"{where}: require_any names unknown parameter {name!r}")
+        _check_rules(tool, catalogue, where)
         if tool.compact is not None and tool.result is None:
             raise CatalogueError(f"{where}: compact needs the tool's 'result' key")
         for name in tool.compact.unless if tool.compact else []:
             if name not in tool.by_name:
                 raise CatalogueError(f"{where}: compact.unless names unknown parameter {name!r}")
-        _check_rules(tool, catalogue, where)
     for name, node in schemas.items():
         _check_node(node, schemas, f"{source}: schema {name}")
+    _check_hints(catalogue, source)
+
+
+def _check_hints(catalogue: Catalogue, source: str) -> None:
+    for index, hint in enumerate(catalogue.hints):
+        where = f"{source}: hints[{index}]"
+        try:
+            groups = set(re.compile(hint.match).groupindex)
+        except re.error as exc:
+            raise CatalogueError(f"{where}: match is not a regular expression ({exc})") from None
+        for name in hint.tools or []:
+            if name not in catalogue.by_name:
+                raise CatalogueError(f"{where}: tools names unknown tool {name!r}")
+        if hint.lookup is None:
+            continue
+        tool = catalogue.by_name.get(hint.lookup.tool)
+        if tool is None or tool.method != "GET":
+            raise CatalogueError(f"{where}: lookup.tool must name a tool that reads")
+        for source_ in [*hint.lookup.args.values(), *hint.lookup.match.values()]:
+            head, _, rest = source_.partition(".")
+            if head not in ("args", "group") or not rest or (head == "group" and rest not in groups):
+                raise CatalogueError(f"{where}: lookup source {source_!r} must be args.Name or group.name "
+                                     "(a named group of match)")
 
 
 def _check_rules(tool: ToolSpec, catalogue: Catalogue, where: str) -> None:

@@ -109,7 +109,7 @@ def arguments(step: Planned, args: dict[str, Any], result: Any) -> dict[str, Any
         elif head == "args":
             value = args.get(rest)
         else:
-            value = PLACEHOLDER_ID if result is None else _dig(result, rest.split("."))
+            value = PLACEHOLDER_ID if result is None else dig(result, rest.split("."))
         if value is not None:
             out[name] = value
     return out
@@ -134,7 +134,8 @@ def derived_key(key: str | None, index: int) -> str | None:
     return str(uuid.uuid5(_KEYS, f"{key}/{index}")) if key else None
 
 
-def _dig(value: Any, steps: list[str]) -> Any:
+def dig(value: Any, steps: list[str]) -> Any:
+    """The value at a path of keys and list indexes (`["TrackingCategories", "0", "Options"]`), or None."""
     for step in steps:
         if isinstance(value, list) and step.isdigit() and int(step) < len(value):
             value = value[int(step)]

@@ -3,16 +3,25 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from typing import Any, Protocol
 
 from pydantic import BaseModel, ValidationError
 
-from ..xero.errors import XeroError
+from ..xero.errors import APIError, XeroError
 from ..xero.http import Request, Response
 from . import rules
-from .catalogue import Catalogue, ToolSpec
-from .errors import ArgumentsError, arguments_error, describe_arguments, describe_failure, validation_messages
+from .catalogue import Catalogue, Lookup, ToolSpec
+from .errors import (
+    Advice,
+    ArgumentsError,
+    arguments_error,
+    describe_arguments,
+    describe_failure,
+    next_step,
+    validation_messages,
+)
 from .listing import Listing, ToolEntry, from_catalogue
 from .models import build_model
 from .request import build_request
@@ -120,11 +129,49 @@ class ToolRunner:
             response = await self.sender.send(request)
         except XeroError as exc:
             log.info("%s failed: %s", tool.name, type(exc).__name__)
-            return ToolResult(self.redact(describe_failure(tool, args, exc)), is_error=True)
+            advice = await self._advice(tool, args, exc)
+            return ToolResult(self.redact(describe_failure(tool, args, exc, advice)), is_error=True)
         result = self._success(tool, args, response)
         if planned and not result.is_error:
             result = await self._follow(tool, args, response, planned, result)
         return result
+
+    async def _advice(self, tool: ToolSpec, args: dict[str, Any], exc: XeroError) -> Advice:
+        """The catalogue's hints, plus what their lookups find for this 400 (e.g. the clashing option's ID)."""
+        hints = self.catalogue.hints
+        if not isinstance(exc, APIError) or exc.status != 400:
+            return Advice(hints)
+        messages = _messages(exc.body)
+        found: dict[int, str] = {}
+        for index, hint in enumerate(hints):
+            if hint.lookup is None or (hint.tools and tool.name not in hint.tools):
+                continue
+            match = next((m for m in (re.search(hint.match, t, re.IGNORECASE) for t in messages) if m), None)
+            if match is not None:
+                sentence = await self._look_up(hint.lookup, args, match.groupdict(default=""), exc.tenant_id)
+                if sentence:
+                    found[index] = sentence
+        return Advice(hints, found)
+
+    async def _look_up(self, lookup: Lookup, args: dict[str, Any], groups: dict[str, str],
+                       tenant: str | None) -> str | None:
+        """Best effort: a read that fails or finds nothing adds nothing to the error."""
+        def source(spec: str) -> Any:
+            head, _, rest = spec.partition(".")
+            return args.get(rest) if head == "args" else groups.get(rest)
+
+        other = self.catalogue.by_name[lookup.tool]
+        look_args = {name: source(spec) for name, spec in lookup.args.items() if source(spec)}
+        if tenant and "xero-tenant-id" in other.by_name:
+            look_args["xero-tenant-id"] = tenant
+        result = await self._run(other, look_args)
+        records = rules.dig(result.data, lookup.find.split(".")) if not result.is_error else None
+        wanted = {name: str(source(spec) or "").strip().casefold() for name, spec in lookup.match.items()}
+        for record in records if isinstance(records, list) else []:
+            if isinstance(record, dict) and all(str(record.get(k, "")).strip().casefold() == v
+                                                for k, v in wanted.items()):
+                return " ".join(lookup.say.split()).format_map({k: str(v) for k, v in record.items()})
+        return None
 
     async def _follow(self, tool: ToolSpec, args: dict[str, Any], response: Response,
                       planned: list[rules.Planned], result: ToolResult) -> ToolResult:
@@ -145,7 +192,7 @@ class ToolRunner:
             if done.is_error:
                 failed += 1
                 entry["Error"] = done.text
-                lines.append(f"- {step.loc} via {other.name} FAILED: {done.text}")
+                lines.append(f"- {step.loc} via {other.name} FAILED: " + done.text.replace("\n", "\n    "))
             else:
                 entry["Result"] = done.data
                 lines.append(f"- {step.loc} via {other.name}: done.")
@@ -167,10 +214,28 @@ class ToolRunner:
             data: dict[str, Any] = {"Deleted": deleted, "Message": f"{tool.title}: done."}
             return ToolResult(compact_json(data), data)
         data, text = present(tool, args, response.body, self.catalogue.omit_defaults, raw=self.raw_results)
-        failed = _partial_failures(response.body, tool.result)
+        advice = Advice(self.catalogue.hints)
+        failed = [next_step(p, tool, advice) for p in _partial_failures(response.body, tool.result)]
         if failed:
             return ToolResult(self.redact(_partial_text(tool, response, failed)) + "\n" + text, data, is_error=True)
         return ToolResult(text, data)
+
+
+def _messages(body: Any) -> list[str]:
+    """Every message string in Xero's error body (top level, elements and nested ValidationErrors)."""
+    if isinstance(body, str):
+        return [body]
+    found: list[str] = []
+    if isinstance(body, dict):
+        for key, value in body.items():
+            if key in ("Message", "Detail") and isinstance(value, str):
+                found.append(value)
+            elif isinstance(value, dict | list):
+                found.extend(_messages(value))
+    elif isinstance(body, list):
+        for item in body:
+            found.extend(_messages(item))
+    return found
 
 
 def _partial_failures(body: Any, key: str | None) -> list[str]:
