@@ -46,6 +46,9 @@ class Node(_Strict):
     ref: str | None = None
     ignore: list[str] | None = None
     ignore_fields_of: str | None = None
+    read_only: dict[str, str | None] | None = None
+    """Response fields a fetched record carries (each also in `ignore`): published as `readOnly`, with an
+    optional description, so a model knows that echoing them back into a write is harmless and changes nothing."""
     advertise: dict[str, Any] | None = None
 
     @model_validator(mode="after")
@@ -354,6 +357,8 @@ def _check_node(node: Node, schemas: dict[str, Node], where: str, depth: int = 0
     for ref in (node.ref, node.ignore_fields_of):
         if ref is not None and ref not in schemas:
             raise CatalogueError(f"{where}: ref {ref!r} is not declared under 'schemas'")
+    if set(node.read_only or {}) - set(node.ignore or []):
+        raise CatalogueError(f"{where}: read_only fields must also be in ignore (they are dropped on input)")
     if node.ref is not None:
         _check_node(schemas[node.ref], schemas, f"{where} → {node.ref}", depth + 1)
     if node.items is not None:

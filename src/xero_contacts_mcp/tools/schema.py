@@ -51,6 +51,8 @@ def json_schema(node: Node, schemas: dict[str, Node]) -> dict[str, Any]:
         out["items"] = json_schema(node.items, schemas)
     if node.properties is not None:
         out["properties"] = {k: json_schema(v, schemas) for k, v in node.properties.items()}
+        for name, note in (node.read_only or {}).items():
+            out["properties"][name] = {"readOnly": True, **({"description": note} if note else {})}
         if node.required:
             out["required"] = list(node.required)
     return out
