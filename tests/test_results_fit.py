@@ -77,18 +77,25 @@ async def call(client: Client, tool: str, args: dict[str, Any]) -> tuple[str, di
 
 
 @asynccontextmanager
-async def seeded(settings_factory: Any) -> AsyncIterator[Client]:
-    """A session on a sandbox holding the 5 demo contacts plus 100 realistic ones."""
+async def demo(settings_factory: Any) -> AsyncIterator[Client]:
+    """A session on the sandbox's demo organisation."""
     settings = settings_factory(xero_mcp_sandbox=True, xero_access_token=None, xero_tenant_id=None)
     async with open_runtime(settings) as runtime:
         server = build_server(runtime.runner, instructions=runtime.catalogue.instructions,
                               unknown_tool=UnknownToolError)
         async with Client(server) as session:
-            rng = random.Random(7)  # noqa: S311 - reproducible test data
-            for start in (0, 50):
-                await call(session, "xero_contacts_create_contacts",
-                           {"Contacts": [realistic(i, rng) for i in range(start, start + 50)]})
             yield session
+
+
+@asynccontextmanager
+async def seeded(settings_factory: Any) -> AsyncIterator[Client]:
+    """A session on a sandbox holding the 5 demo contacts plus 100 realistic ones."""
+    async with demo(settings_factory) as session:
+        rng = random.Random(7)  # noqa: S311 - reproducible test data
+        for start in (0, 50):
+            await call(session, "xero_contacts_create_contacts",
+                       {"Contacts": [realistic(i, rng) for i in range(start, start + 50)]})
+        yield session
 
 
 async def test_a_list_without_page_or_ids_is_page_1_and_says_how_to_get_the_next(settings_factory: Any) -> None:
@@ -155,3 +162,21 @@ async def test_default_values_are_left_out_and_others_kept(settings_factory: Any
         assert got["Contacts"][0]["ContactStatus"] == "ARCHIVED"  # a non-default value is shown
         _, listed = await call(client, LIST, {"includeArchived": True, "searchTerm": "FIT-0001"})
         assert listed["Contacts"][0]["ContactStatus"] == "ARCHIVED"
+
+
+async def test_nested_records_leave_out_their_defaults_too(settings_factory: Any) -> None:
+    """Options inside a category: Status says it all; IsActive/IsArchived/IsDeleted only when not the default."""
+    async with demo(settings_factory) as client:
+        _, listed = await call(client, "xero_contacts_get_tracking_categories", {})
+        category = listed["TrackingCategories"][0]
+        assert "HasValidationErrors" not in category
+        for option in category["Options"]:
+            assert not {"IsActive", "IsArchived", "IsDeleted", "HasValidationErrors"} & set(option), option
+        first = category["Options"][0]
+        _, archived = await call(client, "xero_contacts_update_tracking_options", {
+            "TrackingCategoryID": category["TrackingCategoryID"], "TrackingOptionID": first["TrackingOptionID"],
+            "Status": "ARCHIVED"})
+        option = archived["Options"][0]
+        assert (option["Status"], option["IsArchived"], option["IsActive"]) == ("ARCHIVED", True, False)
+        _, groups = await call(client, "xero_contacts_get_contact_groups", {})
+        assert groups["ContactGroups"] and all("HasValidationErrors" not in g for g in groups["ContactGroups"])

@@ -66,10 +66,14 @@ def normalise(body: Any, result_key: str | None, raw: bool = False) -> dict[str,
     return data
 
 
-def _without_defaults(record: Any, defaults: dict[str, Any]) -> Any:
-    if not isinstance(record, dict):
-        return record
-    return {k: v for k, v in record.items() if k not in defaults or defaults[k] != v}
+def _without_defaults(value: Any, omit: dict[str, dict[str, Any]], defaults: dict[str, Any] | None = None) -> Any:
+    """Drop, at any depth, the fields of records listed under a key of `omit` that hold that key's default."""
+    if isinstance(value, list):
+        return [_without_defaults(item, omit, defaults) for item in value]
+    if not isinstance(value, dict):
+        return value
+    return {k: _without_defaults(v, omit, omit.get(k)) for k, v in value.items()
+            if defaults is None or k not in defaults or defaults[k] != v}
 
 
 def present(tool: ToolSpec, args: dict[str, Any], body: Any, omit_defaults: dict[str, dict[str, Any]],
@@ -77,16 +81,18 @@ def present(tool: ToolSpec, args: dict[str, Any], body: Any, omit_defaults: dict
     """(structured data, text) of a successful reply: normalised, defaults left out, a list compacted,
     and the text led by what the model needs to go on (where the dropped fields are, the next page)."""
     data = normalise(body, tool.result, raw=raw)
+    if raw:
+        return data, compact_json(data)
+    data = _without_defaults(data, omit_defaults)
     key = tool.result
-    records = data.get(key) if key is not None and not raw else None
+    records = data.get(key) if key is not None else None
     if key is None or not isinstance(records, list):
         return data, compact_json(data)
-    defaults = omit_defaults.get(key, {})
     compact = tool.compact
     if compact is not None and any(args.get(name) not in (None, [], "") for name in compact.unless):
         compact = None
     drop = frozenset(compact.drop) if compact is not None else frozenset()
-    shown = [_without_defaults(r, defaults) for r in records]
+    shown = records
     if drop:
         shown = [{k: v for k, v in r.items() if k not in drop} if isinstance(r, dict) else r for r in shown]
     data[key] = shown
