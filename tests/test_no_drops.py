@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
+from conftest import API
 from test_sandbox_e2e import Session, session
 from xero_contacts_mcp.sandbox.seed import REGION_ID
 
@@ -142,3 +145,14 @@ async def test_empty_no_effect_values_pass(settings_factory: Any) -> None:
         await s.ok("xero_contacts_update_tracking_category",
                    {"TrackingCategoryID": REGION_ID, "Name": "Regions", "Options": [], "Option": ""})
         await s.ok("xero_contacts_create_contact_group", {"ContactGroups": [{"Name": "Live", "Status": "ACTIVE"}]})
+
+
+@pytest.mark.httpx2(assert_all_called=False)
+async def test_a_follow_up_whose_id_xeros_answer_lacks_is_reported_not_guessed(runtime: Any,
+                                                                               httpx2_mock: Any) -> None:
+    create = httpx2_mock.put(f"{API}/TrackingCategories").respond(200, json={"TrackingCategories": []})
+    options = httpx2_mock.put(url__startswith=f"{API}/TrackingCategories/")
+    result = await runtime.runner.run("xero_contacts_create_tracking_category", {"Name": "Q", "Option": "East"})
+    assert result.is_error and create.call_count == 1 and options.call_count == 0
+    assert "did not include TrackingCategories.0.TrackingCategoryID" in result.text
+    assert "do it with xero_contacts_create_tracking_options" in result.text

@@ -187,7 +187,13 @@ class ToolRunner:
             key = rules.derived_key(response.idempotency_key, index)
             if key and "Idempotency-Key" in other.by_name:
                 follow_args["Idempotency-Key"] = key
-            done = await self._run(other, follow_args)
+            missing = [src for name, src in step.rule.args.items()
+                       if src.startswith("result.") and name not in follow_args]
+            if missing:  # never guess an ID: say what is left to do
+                done = ToolResult(f"Xero's answer did not include {missing[0].removeprefix('result.')}, so this was "
+                                  f"not carried out: do it with {other.name}.", is_error=True)
+            else:
+                done = await self._run(other, follow_args)
             entry: dict[str, Any] = {"For": step.loc, "Tool": other.name}
             if done.is_error:
                 failed += 1
