@@ -156,3 +156,15 @@ async def test_a_follow_up_whose_id_xeros_answer_lacks_is_reported_not_guessed(r
     assert result.is_error and create.call_count == 1 and options.call_count == 0
     assert "did not include TrackingCategories.0.TrackingCategoryID" in result.text
     assert "do it with xero_contacts_create_tracking_options" in result.text
+
+
+async def test_groups_on_a_new_contact_are_refused_but_echoed_groups_on_an_update_pass(settings_factory: Any) -> None:
+    async with session(settings_factory) as s:
+        group = next(iter(s.sandbox.state().groups.values()))
+        before = sent(s)
+        text = await s.error("xero_contacts_create_contacts", {"Contacts": [
+            {"Name": "Grouped", "ContactGroups": [{"ContactGroupID": group.group_id}]}]})
+        assert "- Contacts[0].ContactGroups: " in text and "xero_contacts_create_contact_group_contacts" in text
+        assert sent(s) == before
+        fetched = (await s.ok("xero_contacts_get_contact", {"ContactID": group.members[0]}))["Contacts"][0]
+        await s.ok("xero_contacts_update_contact", {"ContactID": fetched["ContactID"], "Contacts": [fetched]})

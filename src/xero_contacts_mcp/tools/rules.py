@@ -49,12 +49,16 @@ def _walk(value: Any, steps: list[str], loc: str) -> Iterator[tuple[str, Any]]:
         yield from _walk(value[steps[0]], steps[1:], f"{loc}.{steps[0]}")
 
 
-def problems(tool: ToolSpec, args: dict[str, Any]) -> list[tuple[str, str]]:
-    """Each refused value and each body ID that differs from the path, as (location, sentence)."""
+def problems(tool: ToolSpec, args: dict[str, Any], given: dict[str, Any] | None = None) -> list[tuple[str, str]]:
+    """Each refused value and each body ID that differs from the path, as (location, sentence).
+
+    `refuse` rules look at the arguments as `given` (valid, but before response-only fields such as a
+    contact's ContactGroups are dropped), so a rule can refuse an echo field where echoing makes no sense.
+    """
     found: list[tuple[str, str]] = [(param.name, " ".join(param.refuse.split())) for param in tool.params
                                     if param.refuse and not is_empty(args.get(param.name))]
     for rule in tool.refuse or []:
-        for loc, value in values_at(args, rule.at):
+        for loc, value in values_at(args if given is None else given, rule.at):
             if rule.values is None:
                 hit = not is_empty(value)
             else:

@@ -92,7 +92,7 @@ class ToolRunner:
         if tool.require_any and not any(name in args for name in tool.require_any):
             names = " or ".join(tool.require_any)
             raise ArgumentsError([(names, "give at least one; there is nothing to send otherwise")])
-        refused = rules.problems(tool, args)
+        refused = rules.problems(tool, args, arguments)
         if refused:
             raise ArgumentsError(refused)
         return args
