@@ -266,3 +266,18 @@ async def test_keys_and_tokens_with_surrounding_whitespace_are_trimmed_and_sent_
         result = await rt.runner.run(CREATE, {"Contacts": [{"Name": "A"}], "Idempotency-Key": " k-trim "})
     assert not result.is_error, result.text
     assert len(received) == 1 and received[0] > 0  # sent once, not refused and retried five times
+
+
+async def test_app_credentials_with_surrounding_whitespace_are_trimmed(settings_factory: Any,
+                                                                       httpx2_mock: respx.Router) -> None:
+    import base64
+
+    token = httpx2_mock.post("https://identity.xero.com/connect/token").respond(
+        200, json={"access_token": "cc-token", "expires_in": 1800, "token_type": "Bearer"})
+    httpx2_mock.get(f"{API}/ContactGroups").respond(200, json={"ContactGroups": []})
+    settings = settings_factory(xero_access_token=None, xero_client_id=" cc-app \t", xero_client_secret=" cc-secret ")
+    async with open_runtime(settings) as rt:
+        result = await rt.runner.run("xero_contacts_get_contact_groups", {})
+    assert not result.is_error, result.text
+    basic = token.calls.last.request.headers["Authorization"].removeprefix("Basic ")
+    assert base64.b64decode(basic).decode() == "cc-app:cc-secret"

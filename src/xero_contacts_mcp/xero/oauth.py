@@ -63,7 +63,9 @@ class App:
         from authlib.integrations.httpx_client import AsyncOAuth2Client
 
         method = "client_secret_basic" if self.client_secret else "none"
-        return AsyncOAuth2Client(client_id=self.client_id, client_secret=self.client_secret,
+        # surrounding whitespace (a pasted XERO_CLIENT_ID or secret) is no part of a credential
+        secret = self.client_secret.strip() if self.client_secret else self.client_secret
+        return AsyncOAuth2Client(client_id=self.client_id.strip(), client_secret=secret,
                                  token_endpoint_auth_method=method, revocation_endpoint_auth_method=method,
                                  transport=transport, timeout=30.0, **kw)
 
