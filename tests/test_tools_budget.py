@@ -128,3 +128,24 @@ async def test_every_parameter_an_agent_cannot_guess_is_described(settings_facto
     assert "for good" in status["description"]
     summarize = next(t for t in tools if t["name"] == "xero_contacts_create_contacts")["inputSchema"]
     assert "all-or-nothing" in summarize["properties"]["summarizeErrors"]["description"]
+
+
+async def test_the_where_examples_in_the_descriptions_work_and_a_bad_one_is_taught(settings_factory: Any) -> None:
+    """Each `e.g.` filter a description teaches is accepted; a malformed one answers with the syntax."""
+    import re
+
+    async with session(settings_factory) as client:
+        tools = {t["name"]: t for t in await listed(client)}
+        for name in ("xero_contacts_get_contacts", "xero_contacts_get_contact_groups",
+                     "xero_contacts_get_tracking_categories"):
+            description = " ".join(tools[name]["inputSchema"]["properties"]["where"]["description"].split())
+            example = re.search(r"e\.g\. (.+?)(?:;| or [A-Z]|\.$)", description)
+            assert example, description
+            result = await client.call_tool(name, {"where": example.group(1)})
+            assert not result.is_error, (name, example.group(1), result.content[0].text)  # type: ignore[union-attr]
+        for where in ("Name.Contains('Ltd')", 'Name contains "Ltd"', 'IsSupplier=="true"'):
+            result = await client.call_tool("xero_contacts_get_contacts", {"where": where})
+            text = result.content[0].text  # type: ignore[union-attr]
+            assert result.is_error and "strings in double quotes" in text and 'Name.Contains("Ltd")' in text, text
+        result = await client.call_tool("xero_contacts_get_contacts", {"order": "Name descending"})
+        assert "Field ASC or Field DESC" in result.content[0].text  # type: ignore[union-attr]
