@@ -126,6 +126,8 @@ async def test_every_parameter_an_agent_cannot_guess_is_described(settings_facto
     group = next(t for t in tools if t["name"] == "xero_contacts_update_contact_group")
     status = group["inputSchema"]["properties"]["ContactGroups"]["items"]["properties"]["Status"]
     assert "for good" in status["description"]
+    members = group["inputSchema"]["properties"]["ContactGroups"]["items"]["properties"]["Contacts"]
+    assert members["readOnly"] is True and "xero_contacts_create_contact_group_contacts" in members["description"]
     summarize = next(t for t in tools if t["name"] == "xero_contacts_create_contacts")["inputSchema"]
     assert "all-or-nothing" in summarize["properties"]["summarizeErrors"]["description"]
 
