@@ -112,7 +112,7 @@ def page_note(pagination: Any, noun: str) -> str:
     if not (isinstance(page, int) and isinstance(count, int) and isinstance(items, int)):
         return ""
     if page > max(count, 1):
-        return f"Page {page} is past the last page ({count}; {items} {noun} in all)."
+        return f"Page {page} is past the last page: {count} page{'s' * (count != 1)}, {items} {noun} in all."
     if count <= 1:
         return ""
     if page < count:
