@@ -180,3 +180,14 @@ async def test_nested_records_leave_out_their_defaults_too(settings_factory: Any
         assert (option["Status"], option["IsArchived"], option["IsActive"]) == ("ARCHIVED", True, False)
         _, groups = await call(client, "xero_contacts_get_contact_groups", {})
         assert groups["ContactGroups"] and all("HasValidationErrors" not in g for g in groups["ContactGroups"])
+
+
+def test_the_instructions_say_what_each_absent_field_means() -> None:
+    """omit_defaults and the sentence that explains it cannot drift apart."""
+    import re
+
+    said = CATALOGUE.instructions.lower()
+    for fields in CATALOGUE.omit_defaults.values():
+        for field in fields:
+            words = re.sub(r"(?<!^)(?=[A-Z])", " ", field.removeprefix("Has")).lower()
+            assert field.lower() in said or words in said, field
