@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from xero_contacts_mcp.sandbox.contact_fields import CONTACT_STATUSES, Checked, check_contact
 from xero_contacts_mcp.sandbox.replies import XeroError, not_found, post_data_invalid, validation_error
-from xero_contacts_mcp.sandbox.state import Contact, Tenant, TrackingRef, new_id, parse_uuid
+from xero_contacts_mcp.sandbox.state import NIL_UUID, Contact, Tenant, TrackingRef, new_id, parse_uuid
 from xero_contacts_mcp.sandbox.where import FieldSpec, QueryError, compile_order, compile_where, sort_rows
 from xero_contacts_mcp.xerodates import to_ms_date
 
@@ -278,7 +278,8 @@ def _elements(body: Any) -> list[Any]:
 
 
 def _failure(checked: Checked, errors: list[str], summarize: bool) -> dict[str, Any]:
-    failed = dict(checked.echo) | {
+    """A rejected element as Xero echoes it: a new one with the nil ContactID (as in its OpenAPI examples)."""
+    failed = {"ContactID": NIL_UUID} | dict(checked.echo) | {
         "HasValidationErrors": True,
         "ValidationErrors": [{"Message": m} for m in errors],
     }

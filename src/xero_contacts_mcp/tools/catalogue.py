@@ -46,6 +46,9 @@ class Node(_Strict):
     ref: str | None = None
     ignore: list[str] | None = None
     ignore_fields_of: str | None = None
+    read_only: dict[str, str | None] | None = None
+    """Response fields a fetched record carries (each also in `ignore`): published as `readOnly`, with an
+    optional description, so a model knows that echoing them back into a write is harmless and changes nothing."""
     advertise: dict[str, Any] | None = None
 
     @model_validator(mode="after")
@@ -64,7 +67,14 @@ class Param(Node):
     in_: Location = Field(alias="in")
     required: bool = False  # type: ignore[assignment]  # a flag here, a list of names on objects
     ignored: bool = False
+    refuse: str | None = None
+    """A non-empty value is refused with this sentence (naming the tool that does it); empty ones pass."""
+    not_found: str | None = None
+    """(a path parameter) what Xero's 404 means for it, e.g. that deleted groups are not shown; {Name} placeholders."""
     found_by: str | None = None
+    default: int | None = None
+    """Sent when the call gives no value (page 1: a list never arrives unpaged); not published, as clients
+    that fill in published defaults would then always send it."""
 
 
 class Annotations(_Strict):
@@ -74,6 +84,67 @@ class Annotations(_Strict):
     destructiveHint: bool
     idempotentHint: bool
     openWorldHint: bool
+
+
+class Compact(_Strict):
+    """How a list result is shown: each record without the `drop` fields, unless the call gave one of `unless`.
+
+    Keeps a page of records within what clients pass to a model; `note` (prefixed to the text) says where
+    the dropped fields are.
+    """
+
+    drop: list[str] = Field(min_length=1)
+    unless: list[str] = Field(default_factory=list)
+    note: str
+
+
+class Refusal(_Strict):
+    """A value Xero would accept and then ignore: refused before sending, with one sentence naming the tool
+    that does it. `at` is a parameter, or a field inside it (`ContactGroups.Status`, arrays crossed); without
+    `values` any non-empty value is refused, with them only those."""
+
+    at: str
+    values: list[str] | None = None
+    say: str
+
+
+class FollowUp(_Strict):
+    """A parameter Xero ignores on this call, carried out by another tool after it succeeds.
+
+    `args` maps the follow-up tool's parameters to where their values come from: `value` (this parameter's
+    value), `item.Field` (each element's field, with `each`), `args.Name` (this call's arguments) or
+    `result.Key.0.Field` (Xero's answer to this call). Absent values are left out. `when` limits it to
+    those values (the others are what Xero does anyway)."""
+
+    param: str
+    tool: str
+    each: bool = False
+    when: list[str] | None = None
+    args: dict[str, str]
+
+
+class Lookup(_Strict):
+    """A read that finds what a hint needs (e.g. the existing option's TrackingOptionID).
+
+    `tool` runs with `args` (sources `args.Name` or `group.name`, the hint's regex group); in its result the
+    list at `find` (`TrackingCategories.0.Options`) is searched for the record whose fields in `match` equal
+    those sources, ignoring case; `say` is then formatted with that record's fields."""
+
+    tool: str
+    args: dict[str, str]
+    find: str
+    match: dict[str, str]
+    say: str
+
+
+class Hint(_Strict):
+    """The next step for a Xero error message we know: `match` is a regular expression (case-insensitive)
+    over the message, its named groups fill `say`; `tools` limits it to those tools."""
+
+    match: str
+    say: str
+    tools: list[str] | None = None
+    lookup: Lookup | None = None
 
 
 class ToolSpec(_Strict):
@@ -89,6 +160,11 @@ class ToolSpec(_Strict):
     output: Node | None = None
     not_found: str | None = None
     require_any: list[str] | None = None
+    same_as_path: dict[str, str] | None = None
+    """Body fields (`Contacts.ContactID`) that must equal a path parameter when given: refused otherwise."""
+    refuse: list[Refusal] | None = None
+    follow_ups: list[FollowUp] | None = None
+    compact: Compact | None = None
     params: list[Param]
 
     @cached_property
@@ -109,6 +185,10 @@ class Catalogue(_Strict):
     toolsets: dict[str, str]
     params: dict[str, Any] = Field(default_factory=dict)  # anchors only; resolved by YAML itself
     schemas: dict[str, Node]
+    hints: list[Hint] = Field(default_factory=list)
+    """Next steps for the Xero error messages we know (tools/errors.py appends them)."""
+    omit_defaults: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    """Per result key, record fields left out of results when they hold this value ("absent means …")."""
     tools: list[ToolSpec]
 
     @cached_property
@@ -211,8 +291,64 @@ def _check_references(catalogue: Catalogue, source: str) -> None:
         for name in tool.require_any or []:
             if name not in tool.by_name:
                 raise CatalogueError(f"{where}: require_any names unknown parameter {name!r}")
+        _check_rules(tool, catalogue, where)
+        if tool.compact is not None and tool.result is None:
+            raise CatalogueError(f"{where}: compact needs the tool's 'result' key")
+        for name in tool.compact.unless if tool.compact else []:
+            if name not in tool.by_name:
+                raise CatalogueError(f"{where}: compact.unless names unknown parameter {name!r}")
     for name, node in schemas.items():
         _check_node(node, schemas, f"{source}: schema {name}")
+    _check_hints(catalogue, source)
+
+
+def _check_hints(catalogue: Catalogue, source: str) -> None:
+    for index, hint in enumerate(catalogue.hints):
+        where = f"{source}: hints[{index}]"
+        try:
+            groups = set(re.compile(hint.match).groupindex)
+        except re.error as exc:
+            raise CatalogueError(f"{where}: match is not a regular expression ({exc})") from None
+        for name in hint.tools or []:
+            if name not in catalogue.by_name:
+                raise CatalogueError(f"{where}: tools names unknown tool {name!r}")
+        if hint.lookup is None:
+            continue
+        tool = catalogue.by_name.get(hint.lookup.tool)
+        if tool is None or tool.method != "GET":
+            raise CatalogueError(f"{where}: lookup.tool must name a tool that reads")
+        for source_ in [*hint.lookup.args.values(), *hint.lookup.match.values()]:
+            head, _, rest = source_.partition(".")
+            if head not in ("args", "group") or not rest or (head == "group" and rest not in groups):
+                raise CatalogueError(f"{where}: lookup source {source_!r} must be args.Name or group.name "
+                                     "(a named group of match)")
+
+
+def _check_rules(tool: ToolSpec, catalogue: Catalogue, where: str) -> None:
+    """same_as_path, refuse and follow_ups name real parameters and tools."""
+    for field, path_param in (tool.same_as_path or {}).items():
+        if field.split(".")[0] not in tool.by_name:
+            raise CatalogueError(f"{where}: same_as_path names unknown parameter {field!r}")
+        if path_param not in {p.name for p in tool.located("path")}:
+            raise CatalogueError(f"{where}: same_as_path: {path_param!r} is not a path parameter")
+    for refusal in tool.refuse or []:
+        if refusal.at.split(".")[0] not in tool.by_name:
+            raise CatalogueError(f"{where}: refuse names unknown parameter {refusal.at!r}")
+    for follow in tool.follow_ups or []:
+        if follow.param not in tool.by_name:
+            raise CatalogueError(f"{where}: follow_ups names unknown parameter {follow.param!r}")
+        other = catalogue.by_name.get(follow.tool)
+        if other is None:
+            raise CatalogueError(f"{where}: follow_ups names unknown tool {follow.tool!r}")
+        for name, source in follow.args.items():
+            if name not in other.by_name:
+                raise CatalogueError(f"{where}: follow_ups: {follow.tool} has no parameter {name!r}")
+            head = source.split(".")[0]
+            if source != "value" and (head not in ("item", "args", "result") or "." not in source):
+                raise CatalogueError(f"{where}: follow_ups: {name}: source must be value, item.F, args.N or "
+                                     f"result.K…, not {source!r}")
+            if head == "item" and not follow.each:
+                raise CatalogueError(f"{where}: follow_ups: {name}: item.… needs each: true")
 
 
 def _check_node(node: Node, schemas: dict[str, Node], where: str, depth: int = 0) -> None:
@@ -221,6 +357,8 @@ def _check_node(node: Node, schemas: dict[str, Node], where: str, depth: int = 0
     for ref in (node.ref, node.ignore_fields_of):
         if ref is not None and ref not in schemas:
             raise CatalogueError(f"{where}: ref {ref!r} is not declared under 'schemas'")
+    if set(node.read_only or {}) - set(node.ignore or []):
+        raise CatalogueError(f"{where}: read_only fields must also be in ignore (they are dropped on input)")
     if node.ref is not None:
         _check_node(schemas[node.ref], schemas, f"{where} → {node.ref}", depth + 1)
     if node.items is not None:

@@ -1,4 +1,4 @@
-"""The README's tool reference, generated from the catalogue (a test keeps the README in sync)."""
+"""The tool reference in docs/tools.md, generated from the catalogue (a test keeps it in sync)."""
 
 from __future__ import annotations
 

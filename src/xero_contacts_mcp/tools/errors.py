@@ -7,6 +7,9 @@ request's method, path, tenant and Idempotency-Key).
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import ValidationError
@@ -20,9 +23,18 @@ from ..xero.errors import (
     TransportError,
     XeroError,
 )
-from .catalogue import ToolSpec
+from .catalogue import Hint, ToolSpec
 
 _MAX_TEXT = 400
+_NIL_UUID = "00000000-0000-0000-0000-000000000000"  # Xero's ContactID on an echoed element it did not save
+
+
+@dataclass(frozen=True)
+class Advice:
+    """The catalogue's hints, and what their lookups found (hint index → sentence), for one failure."""
+
+    hints: Sequence[Hint] = ()
+    found: Mapping[int, str] = field(default_factory=dict)
 
 
 class ArgumentsError(Exception):
@@ -66,32 +78,55 @@ def describe_arguments(tool: ToolSpec, exc: ArgumentsError) -> str:
     return "\n".join(lines)
 
 
-def describe_failure(tool: ToolSpec, args: dict[str, Any], exc: XeroError) -> str:
+def describe_failure(tool: ToolSpec, args: dict[str, Any], exc: XeroError, advice: Advice | None = None) -> str:
     """Text for a call that did not succeed; ends with what to do."""
+    advice = advice or Advice()
+    if exc.earlier is not None:
+        return _unknown_after_retry(tool, args, exc, advice)
     if isinstance(exc, NotConfiguredError | TenantRequiredError | InvalidRequestError):
         return str(exc)
-    if isinstance(exc, APIError):
-        text = _api(tool, args, exc)
-    elif isinstance(exc, TimeoutError_):
-        text = f"{exc} Xero may be slow or unavailable; try again shortly."
-    elif isinstance(exc, TransportError):
-        text = str(exc) if exc.outcome_unknown else f"{exc} Check the network and XERO_API_URL, then try again."
-    else:
-        text = str(exc)
+    text = _what_happened(tool, args, exc, str(exc), advice)
     if exc.attempts > 1:
         text += f" (Tried {exc.attempts} times over {exc.elapsed:.0f} s.)"
     if exc.outcome_unknown and tool.writes and exc.idempotency_key:
-        text += (
-            f"\nXero may already have applied this {tool.method}. Call {tool.name} again with the same "
-            f"arguments and Idempotency-Key \"{exc.idempotency_key}\" so it is applied at most once."
-        )
+        text += "\n" + _retry_with_key(tool, exc)
     return text
 
 
-def _api(tool: ToolSpec, args: dict[str, Any], exc: APIError) -> str:
+def _what_happened(tool: ToolSpec, args: dict[str, Any], exc: XeroError, said: str, advice: Advice) -> str:
+    if isinstance(exc, APIError):
+        return _api(tool, args, exc, advice)
+    if isinstance(exc, TimeoutError_):
+        return f"{said} Xero may be slow or unavailable; try again shortly."
+    if isinstance(exc, TransportError) and not exc.outcome_unknown:
+        return f"{said} Check the network and XERO_API_URL, then try again."
+    return said
+
+
+def _retry_with_key(tool: ToolSpec, exc: XeroError) -> str:
+    return (f"Xero may already have applied this {tool.method}. Call {tool.name} again with the same "
+            f"arguments and Idempotency-Key \"{exc.idempotency_key}\" so it is applied at most once.")
+
+
+def _unknown_after_retry(tool: ToolSpec, args: dict[str, Any], exc: XeroError, advice: Advice) -> str:
+    """An attempt may have reached Xero, and a later one ended the call: whatever ended it, the write may
+    have been applied, and only its Idempotency-Key makes a new call safe."""
+    earlier = (exc.earlier or "").rstrip(".")
+    earlier = earlier[:1].lower() + earlier[1:]
+    then = _what_happened(tool, args, exc, exc.reason, advice)
+    if not tool.writes or not exc.idempotency_key:  # a read or a delete: repeating it is harmless
+        return f"An attempt got no answer ({earlier}), and the retry failed: {then}"
+    wait = getattr(exc, "retry_after", None) if not isinstance(exc, APIError) else None
+    return (f"The outcome is unknown: an attempt of this {tool.method} was sent and got no answer ({earlier}), "
+            f"and the retry failed: {then} (Tried {exc.attempts} times over {exc.elapsed:.0f} s.)\n"
+            + _retry_with_key(tool, exc)
+            + (f" Wait about {wait:.0f} s first." if isinstance(wait, float | int) and wait >= 1 else ""))
+
+
+def _api(tool: ToolSpec, args: dict[str, Any], exc: APIError, advice: Advice) -> str:
     status, body = exc.status, exc.body
     if status == 400:
-        return _bad_request(body, tool.result or "")
+        return _bad_request(tool, args, body, advice)
     if status == 401:
         detail = _field(body, "Detail") or ""
         if detail.startswith("TokenExpired"):
@@ -125,14 +160,94 @@ def _scope_options(tool: ToolSpec) -> list[str]:
     return scopes
 
 
-def _bad_request(body: Any, label: str) -> str:
+def _bad_request(tool: ToolSpec, args: dict[str, Any], body: Any, advice: Advice) -> str:
+    label = tool.result or ""
     if isinstance(body, dict) and body.get("Type") == "ValidationException":
-        problems = validation_messages(body.get("Elements") or [], prefix=label)
+        elements = [e for e in body.get("Elements") or [] if isinstance(e, dict)]
+        sent = args.get(label) if isinstance(args.get(label), list) else None
+        bare = tool.writes and label not in tool.by_name  # a bare object body (tracking): no list to place in
+        problems = [next_step(p, tool, advice) for p in _located_messages(elements, label, sent, bare)]
         head = f"Xero rejected the request (400 ValidationException: {body.get('Message', 'validation failed')})"
         if not problems:
             return head + ". Check the values and try again."
-        return head + ":\n" + "\n".join(f"- {p}" for p in problems) + "\nFix these and call the tool again."
-    return f"Xero rejected the request (400): {_message(body) or 'no details'}. Check the arguments."
+        return head + ":\n" + "\n".join(f"- {p}" for p in problems) + "\n" + _nothing_saved(tool, sent, problems)
+    message = _message(body) or "no details"
+    kind = _field(body, "Type")
+    return next_step(f"Xero rejected the request (400{' ' + kind if kind else ''}): {message}.", tool, advice,
+                     default="Check the arguments.")
+
+
+def _nothing_saved(tool: ToolSpec, sent: list[Any] | None, problems: list[str]) -> str:
+    """A 400 saves nothing, even the valid elements of a batch: say so, and how to save those."""
+    if sent is None or len(sent) < 2:
+        return f"Nothing was saved. Fix {'these' if len(problems) > 1 else 'this'} and call the tool again."
+    text = (f"Nothing was saved: Xero rejects the whole batch of {len(sent)} when any element fails. Fix these "
+            "and send the batch again")
+    if "summarizeErrors" in tool.by_name:
+        text += ", or pass summarizeErrors: false to save the valid ones and get each failure reported"
+    return text + "."
+
+
+def next_step(message: str, tool: ToolSpec, advice: Advice, default: str = "") -> str:
+    """The message with the next step of the first hint that matches it (or `default`)."""
+    for index, hint in enumerate(advice.hints):
+        if hint.tools and tool.name not in hint.tools:
+            continue
+        match = re.search(hint.match, message, re.IGNORECASE)
+        if match is None:
+            continue
+        said = " ".join(hint.say.split()).format_map(_Blank(match.groupdict(default="")))
+        found = advice.found.get(index)
+        return f"{message} {said}" + (f" {found}" if found else "")
+    return f"{message} {default}".rstrip()
+
+
+class _Blank(dict[str, str]):
+    def __missing__(self, key: str) -> str:
+        return "…"
+
+
+def _located_messages(elements: list[dict[str, Any]], label: str, sent: list[Any] | None,
+                      bare: bool) -> list[str]:
+    """Each message labelled with the element of the request it is about.
+
+    Xero's 400 lists only the failing elements, so its position is not the request's: an element is placed
+    by its ContactID, ContactNumber, Name or ContactGroupID, or by position when Xero echoed every element.
+    """
+    found: list[str] = []
+    used: set[int] = set()
+    for position, element in enumerate(elements):
+        index = _place(element, sent, used)
+        if index is None and (sent is None or len(elements) == len(sent)):
+            index = position  # Xero echoed every element (or there is no request list to match against)
+        if index is not None:
+            used.add(index)
+        if bare:
+            where = _label(element) or "Xero"
+        else:
+            where = f"{label}[{index}]" if index is not None else f"{label} element"
+            where += f" {_label(element)}" if _label(element) else ""
+        found.extend(_messages_in(element, where))
+    return found
+
+
+def _place(element: dict[str, Any], sent: list[Any] | None, used: set[int]) -> int | None:
+    if not sent:
+        return None
+    keys = ("ContactID", "ContactNumber", "Name", "ContactGroupID")
+    candidates = []
+    for index, item in enumerate(sent):
+        if not isinstance(item, dict) or index in used:
+            continue
+        compared = [key for key in keys if _ident(element.get(key)) and _ident(item.get(key))]
+        if compared and all(_ident(element[k]) == _ident(item[k]) for k in compared):
+            candidates.append(index)
+    return candidates[0] if candidates else None
+
+
+def _ident(value: Any) -> str:
+    text = value.strip().casefold() if isinstance(value, str) else ""
+    return "" if text == _NIL_UUID else text
 
 
 def validation_messages(elements: list[Any], prefix: str = "") -> list[str]:
@@ -171,6 +286,9 @@ def _not_found(tool: ToolSpec, args: dict[str, Any]) -> str:
     what = ", ".join(f"{name} {value}" for name, value in values.items()) or tool.path
     finders = sorted({p.found_by for p in tool.located("path") if p.found_by})
     hint = f" Find valid IDs with {' and '.join(finders)}." if finders else ""
+    explained = [" ".join(p.not_found.split()).format_map(values) for p in tool.located("path") if p.not_found]
+    if explained:
+        return f"Xero found nothing for {what} (404): {' '.join(explained)}{hint}"
     return f"Xero found nothing for {what} (404): it does not exist in this organisation.{hint}"
 
 

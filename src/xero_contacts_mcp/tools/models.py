@@ -68,6 +68,8 @@ def _one_of(values: list[str]) -> Any:
 
     def check(value: str) -> str:
         if value not in allowed:
+            if value.strip().upper() in allowed:  # Xero's codes are upper case: say which one was meant
+                raise ValueError(f"must be upper case: use {value.strip().upper()}")
             raise ValueError(f"must be one of Xero's {len(values)} codes (e.g. {sample})")
         return value
 

@@ -37,9 +37,9 @@ def build_request(tool: ToolSpec, args: dict[str, Any]) -> Request:
     headers: dict[str, str] = {}
     body: dict[str, Any] = {}
     for param in tool.params:
-        if param.name not in args or args[param.name] is None or param.ignored:
+        value = args.get(param.name, param.default)  # e.g. page 1: a list never arrives unpaged
+        if value is None or param.ignored:
             continue
-        value = args[param.name]
         if param.in_ == "path":
             path = path.replace("{" + param.name + "}", encode_segment(str(value)))
         elif param.in_ == "query":

@@ -1,4 +1,9 @@
-"""Xero's JSON → what the model reads: ISO dates, no nulls or empty values, no envelope noise."""
+"""Xero's JSON → what the model reads: ISO dates, no nulls, empty or default values, no envelope noise.
+
+A page of 100 full contacts is ~24,000 tokens, about what clients cut a tool result at; so records leave
+out fields holding their documented default (tools.yaml `omit_defaults`: "absent means …"), and a list
+shows each record without its bulky parts (a tool's `compact`), saying where to get them and the next page.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..xerodates import parse_ms_date, to_iso
+from .catalogue import ToolSpec
 
 #: Envelope fields Xero adds to every reply; they say nothing about the records.
 ENVELOPE = frozenset({"Id", "Status", "ProviderName", "DateTimeUTC"})
@@ -58,3 +64,57 @@ def normalise(body: Any, result_key: str | None, raw: bool = False) -> dict[str,
     if result_key is not None and result_key not in data and isinstance(body.get(result_key), list):
         data[result_key] = []
     return data
+
+
+def _without_defaults(value: Any, omit: dict[str, dict[str, Any]], defaults: dict[str, Any] | None = None) -> Any:
+    """Drop, at any depth, the fields of records listed under a key of `omit` that hold that key's default."""
+    if isinstance(value, list):
+        return [_without_defaults(item, omit, defaults) for item in value]
+    if not isinstance(value, dict):
+        return value
+    return {k: _without_defaults(v, omit, omit.get(k)) for k, v in value.items()
+            if defaults is None or k not in defaults or defaults[k] != v}
+
+
+def present(tool: ToolSpec, args: dict[str, Any], body: Any, omit_defaults: dict[str, dict[str, Any]],
+            raw: bool = False) -> tuple[dict[str, Any], str]:
+    """(structured data, text) of a successful reply: normalised, defaults left out, a list compacted,
+    and the text led by what the model needs to go on (where the dropped fields are, the next page)."""
+    data = normalise(body, tool.result, raw=raw)
+    if raw:
+        return data, compact_json(data)
+    data = _without_defaults(data, omit_defaults)
+    key = tool.result
+    records = data.get(key) if key is not None else None
+    if key is None or not isinstance(records, list):
+        return data, compact_json(data)
+    compact = tool.compact
+    if compact is not None and any(args.get(name) not in (None, [], "") for name in compact.unless):
+        compact = None
+    drop = frozenset(compact.drop) if compact is not None else frozenset()
+    shown = records
+    if drop:
+        shown = [{k: v for k, v in r.items() if k not in drop} if isinstance(r, dict) else r for r in shown]
+    data[key] = shown
+    notes = []
+    if compact is not None and shown:
+        notes.append(compact.note)
+    notes.append(page_note(data.get("pagination"), key.lower()))
+    lead = " ".join(n for n in notes if n)
+    return data, (lead + "\n" if lead else "") + compact_json(data)
+
+
+def page_note(pagination: Any, noun: str) -> str:
+    """Where this page sits and how to get the next one; empty when everything is on this page."""
+    if not isinstance(pagination, dict):
+        return ""
+    page, count, items = (pagination.get(k) for k in ("page", "pageCount", "itemCount"))
+    if not (isinstance(page, int) and isinstance(count, int) and isinstance(items, int)):
+        return ""
+    if page > max(count, 1):
+        return f"Page {page} is past the last page: {count} page{'s' * (count != 1)}, {items} {noun} in all."
+    if count <= 1:
+        return ""
+    if page < count:
+        return f"Page {page} of {count} ({items} {noun} in all): call again with page {page + 1} for the next."
+    return f"Page {page} of {count}, the last ({items} {noun} in all)."

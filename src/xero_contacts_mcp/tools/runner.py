@@ -3,19 +3,29 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from typing import Any, Protocol
 
 from pydantic import BaseModel, ValidationError
 
-from ..xero.errors import XeroError
+from ..xero.errors import APIError, XeroError
 from ..xero.http import Request, Response
-from .catalogue import Catalogue, ToolSpec
-from .errors import ArgumentsError, arguments_error, describe_arguments, describe_failure, validation_messages
+from . import rules
+from .catalogue import Catalogue, Lookup, ToolSpec
+from .errors import (
+    Advice,
+    ArgumentsError,
+    arguments_error,
+    describe_arguments,
+    describe_failure,
+    next_step,
+    validation_messages,
+)
 from .listing import Listing, ToolEntry, from_catalogue
 from .models import build_model
 from .request import build_request
-from .results import ToolResult, compact_json, normalise
+from .results import ToolResult, compact_json, present
 
 log = logging.getLogger(__name__)
 
@@ -82,35 +92,156 @@ class ToolRunner:
         if tool.require_any and not any(name in args for name in tool.require_any):
             names = " or ".join(tool.require_any)
             raise ArgumentsError([(names, "give at least one; there is nothing to send otherwise")])
+        refused = rules.problems(tool, args, arguments)
+        if refused:
+            raise ArgumentsError(refused)
         return args
+
+    def _check_follow_ups(self, planned: list[rules.Planned], args: dict[str, Any]) -> None:
+        """Follow-up arguments are validated before anything is sent, so a bad option cannot leave a
+        category created and its options not."""
+        found: list[tuple[str, str]] = []
+        for step in planned:
+            other = self.catalogue.by_name[step.rule.tool]
+            try:
+                self.validate(other, rules.arguments(step, args, None))
+            except ArgumentsError as exc:
+                found.extend((rules.origin(step, where.split(".")[0].split("[")[0]), message)
+                             for where, message in exc.problems)
+        if found:
+            raise ArgumentsError(found)
 
     async def run(self, name: str, arguments: dict[str, Any] | None) -> ToolResult:
         if name not in self.names:
             raise UnknownToolError(name)
-        tool = self.catalogue.by_name[name]
+        return await self._run(self.catalogue.by_name[name], arguments or {})
+
+    async def _run(self, tool: ToolSpec, arguments: dict[str, Any]) -> ToolResult:
         try:
-            args = self.validate(tool, arguments or {})
-            request = build_request(tool, args)
+            args = self.validate(tool, arguments)
+            planned = rules.plan(tool, args)
+            self._check_follow_ups(planned, args)
+            carried = rules.carried(planned)
+            request = build_request(tool, {k: v for k, v in args.items() if k not in carried})
         except ArgumentsError as exc:
             return ToolResult(self.redact(describe_arguments(tool, exc)), is_error=True)
         try:
             response = await self.sender.send(request)
         except XeroError as exc:
-            log.info("%s failed: %s", name, type(exc).__name__)
-            return ToolResult(self.redact(describe_failure(tool, args, exc)), is_error=True)
-        return self._success(tool, args, response)
+            log.info("%s failed: %s", tool.name, type(exc).__name__)
+            advice = await self._advice(tool, args, exc)
+            return ToolResult(self.redact(describe_failure(tool, args, exc, advice)), is_error=True)
+        result = self._success(tool, args, response)
+        if planned and not result.is_error:
+            result = await self._follow(tool, args, response, planned, result)
+        return result
+
+    async def _advice(self, tool: ToolSpec, args: dict[str, Any], exc: XeroError) -> Advice:
+        """The catalogue's hints, plus what their lookups find for this 400 (e.g. the clashing option's ID)."""
+        hints = self.catalogue.hints
+        if not isinstance(exc, APIError) or exc.status != 400:
+            return Advice(hints)
+        messages = _messages(exc.body)
+        found: dict[int, str] = {}
+        for index, hint in enumerate(hints):
+            if hint.lookup is None or (hint.tools and tool.name not in hint.tools):
+                continue
+            match = next((m for m in (re.search(hint.match, t, re.IGNORECASE) for t in messages) if m), None)
+            if match is not None:
+                sentence = await self._look_up(hint.lookup, args, match.groupdict(default=""), exc.tenant_id)
+                if sentence:
+                    found[index] = sentence
+        return Advice(hints, found)
+
+    async def _look_up(self, lookup: Lookup, args: dict[str, Any], groups: dict[str, str],
+                       tenant: str | None) -> str | None:
+        """Best effort: a read that fails or finds nothing adds nothing to the error."""
+        def source(spec: str) -> Any:
+            head, _, rest = spec.partition(".")
+            return args.get(rest) if head == "args" else groups.get(rest)
+
+        other = self.catalogue.by_name[lookup.tool]
+        look_args = {name: source(spec) for name, spec in lookup.args.items() if source(spec)}
+        if tenant and "xero-tenant-id" in other.by_name:
+            look_args["xero-tenant-id"] = tenant
+        result = await self._run(other, look_args)
+        records = rules.dig(result.data, lookup.find.split(".")) if not result.is_error else None
+        wanted = {name: str(source(spec) or "").strip().casefold() for name, spec in lookup.match.items()}
+        for record in records if isinstance(records, list) else []:
+            if isinstance(record, dict) and all(str(record.get(k, "")).strip().casefold() == v
+                                                for k, v in wanted.items()):
+                return " ".join(lookup.say.split()).format_map({k: str(v) for k, v in record.items()})
+        return None
+
+    async def _follow(self, tool: ToolSpec, args: dict[str, Any], response: Response,
+                      planned: list[rules.Planned], result: ToolResult) -> ToolResult:
+        """Run each follow-up in order, in the same organisation, and report every outcome."""
+        outcomes: list[dict[str, Any]] = []
+        lines: list[str] = []
+        failed = 0
+        for index, step in enumerate(planned):
+            other = self.catalogue.by_name[step.rule.tool]
+            follow_args = rules.arguments(step, args, response.body)
+            if response.tenant_id and "xero-tenant-id" in other.by_name:
+                follow_args["xero-tenant-id"] = response.tenant_id
+            key = rules.derived_key(response.idempotency_key, index)
+            if key and "Idempotency-Key" in other.by_name:
+                follow_args["Idempotency-Key"] = key
+            missing = [src for name, src in step.rule.args.items()
+                       if src.startswith("result.") and name not in follow_args]
+            if missing:  # never guess an ID: say what is left to do
+                done = ToolResult(f"Xero's answer did not include {missing[0].removeprefix('result.')}, so this was "
+                                  f"not carried out: do it with {other.name}.", is_error=True)
+            else:
+                done = await self._run(other, follow_args)
+            entry: dict[str, Any] = {"For": step.loc, "Tool": other.name}
+            if done.is_error:
+                failed += 1
+                entry["Error"] = done.text
+                lines.append(f"- {step.loc} via {other.name} FAILED: " + done.text.replace("\n", "\n    "))
+            else:
+                entry["Result"] = done.data
+                lines.append(f"- {step.loc} via {other.name}: done.")
+            outcomes.append(entry)
+        data = dict(result.data or {}) | {"FollowUps": outcomes}
+        if failed:
+            head = (f"{tool.title}: Xero applied this call, but {failed} of {len(planned)} follow-up calls failed "
+                    "(details below). Do not repeat this call; repeat only the failed parts with the tool named.")
+        else:
+            head = f"{tool.title}: done, and {len(planned)} follow-up call(s) carried out what Xero ignores here:"
+        text = head + "\n" + "\n".join(lines) + "\n" + result.text
+        if not failed:
+            text += "\nFollow-up results: " + compact_json([o.get("Result") for o in outcomes])
+        return ToolResult(text, data, is_error=bool(failed))
 
     def _success(self, tool: ToolSpec, args: dict[str, Any], response: Response) -> ToolResult:
         if response.body in (None, ""):
             deleted = {p.name: args[p.name] for p in tool.located("path")}
             data: dict[str, Any] = {"Deleted": deleted, "Message": f"{tool.title}: done."}
             return ToolResult(compact_json(data), data)
-        data = normalise(response.body, tool.result, raw=self.raw_results)
-        failed = _partial_failures(response.body, tool.result)
+        data, text = present(tool, args, response.body, self.catalogue.omit_defaults, raw=self.raw_results)
+        advice = Advice(self.catalogue.hints)
+        failed = [next_step(p, tool, advice) for p in _partial_failures(response.body, tool.result)]
         if failed:
-            return ToolResult(self.redact(_partial_text(tool, response, failed)) + "\n" + compact_json(data), data,
-                              is_error=True)
-        return ToolResult(compact_json(data), data)
+            return ToolResult(self.redact(_partial_text(tool, response, failed)) + "\n" + text, data, is_error=True)
+        return ToolResult(text, data)
+
+
+def _messages(body: Any) -> list[str]:
+    """Every message string in Xero's error body (top level, elements and nested ValidationErrors)."""
+    if isinstance(body, str):
+        return [body]
+    found: list[str] = []
+    if isinstance(body, dict):
+        for key, value in body.items():
+            if key in ("Message", "Detail") and isinstance(value, str):
+                found.append(value)
+            elif isinstance(value, dict | list):
+                found.extend(_messages(value))
+    elif isinstance(body, list):
+        for item in body:
+            found.extend(_messages(item))
+    return found
 
 
 def _partial_failures(body: Any, key: str | None) -> list[str]:

@@ -24,7 +24,7 @@ def resolve(node: Node, schemas: dict[str, Node]) -> Node:
         return node
     base = resolve(schemas[node.ref], schemas)
     own = node.model_dump(exclude_unset=True, exclude={"ref", "required", "name", "in_", "ignored",
-                                                      "found_by"})
+                                                      "found_by", "default"})
     required = [*(base.required or []), *(node.required or [])] if isinstance(node.required, list) else None
     update: dict[str, Any] = {**own, "ref": None}
     if required:
@@ -51,6 +51,8 @@ def json_schema(node: Node, schemas: dict[str, Node]) -> dict[str, Any]:
         out["items"] = json_schema(node.items, schemas)
     if node.properties is not None:
         out["properties"] = {k: json_schema(v, schemas) for k, v in node.properties.items()}
+        for name, note in (node.read_only or {}).items():
+            out["properties"][name] = {"readOnly": True, **({"description": note} if note else {})}
         if node.required:
             out["required"] = list(node.required)
     return out

@@ -20,7 +20,8 @@ class BearerAuth(httpx2.Auth):
     """A ready access token, used as is (it is never refreshed)."""
 
     def __init__(self, token: str) -> None:
-        self._header = f"Bearer {token}"
+        # surrounding whitespace (a pasted token) is no part of a token, and HTTP refuses it in a header
+        self._header = f"Bearer {token.strip()}"
 
     def auth_flow(self, request: httpx2.Request) -> Generator[httpx2.Request, httpx2.Response, None]:
         request.headers["Authorization"] = self._header

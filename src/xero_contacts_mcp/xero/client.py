@@ -20,7 +20,7 @@ import httpx2
 
 from .. import __version__
 from ..state.cache import SharedCache, SharedStateUnavailable
-from ..state.limiter import Limiter, LimitExceeded, LocalLimiter
+from ..state.limiter import Limiter, LimitExceeded, Limits, LocalLimiter
 from ..state.tokens import TokenStoreError
 from .auth import SETUP_HINT, NoCredentials
 from .errors import (
@@ -44,6 +44,10 @@ WRITE_METHODS = frozenset({"POST", "PUT"})
 TENANT_HEADER = "xero-tenant-id"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 _NOT_SENT = (httpx2.ConnectError, httpx2.ConnectTimeout, httpx2.PoolTimeout, httpx2.UnsupportedProtocol)
+#: Xero answers that settle what happened to the request (it was processed and refused), even on a retry:
+#: with the same Idempotency-Key, a request Xero had already applied would have been replayed instead.
+#: 401, 403, 408 and 429 are refusals before processing, so an earlier attempt's outcome stays unknown.
+_UNSETTLING = frozenset({401, 403, 408, 429})
 
 
 @dataclass(frozen=True)
@@ -112,13 +116,18 @@ class XeroClient:
                 "No Xero organisation was chosen: pass xero-tenant-id, or set XERO_TENANT_ID.",
                 method=request.method, path=request.path,
             )
-        headers[TENANT_HEADER] = tenant
-        if request.method in WRITE_METHODS and not headers.get(IDEMPOTENCY_HEADER):
+        headers[TENANT_HEADER] = tenant.strip()
+        if request.method in WRITE_METHODS and not headers.get(IDEMPOTENCY_HEADER, "").strip():
             headers[IDEMPOTENCY_HEADER] = str(uuid.uuid4())
         for name, value in headers.items():
+            # HTTP forbids surrounding whitespace in a header value (httpx2 refuses it when sending): trim it
+            value = headers[name] = value.strip(" \t")
             if any(ch in value for ch in "\r\n\x00"):
-                raise InvalidRequestError(f"Refused to send header {name}: it contains a line break.",
-                                          method=request.method, path=request.path)
+                raise InvalidRequestError(f"Refused to send header {name}: it contains a line break. "
+                                          "Nothing was sent.", method=request.method, path=request.path)
+            if not value.isascii() or not value.isprintable():
+                raise InvalidRequestError(f"Refused to send header {name}: it must be printable ASCII. "
+                                          "Nothing was sent.", method=request.method, path=request.path)
         return Request(request.method, request.path, dict(request.query), headers, request.body)
 
     async def send(self, request: Request) -> Response:
@@ -131,6 +140,7 @@ class XeroClient:
         policy = self.config.retry
         started = time.monotonic()
         attempts = 0
+        earlier: XeroError | None = None  # the first attempt that may have reached Xero and got no answer
 
         def on_retry(exc: XeroError, wait: float | None) -> None:
             self.retries += 1
@@ -147,10 +157,22 @@ class XeroClient:
             ):
                 with attempt:
                     attempts = attempt.num
-                    return await self._send_once(request, started + policy.deadline)
+                    try:
+                        return await self._send_once(request, started + policy.deadline)
+                    except XeroError as exc:
+                        if exc.outcome_unknown and earlier is None:
+                            earlier = exc
+                        raise
         except XeroError as exc:
             exc.attempts = attempts
             exc.elapsed = time.monotonic() - started
+            if earlier is not None and earlier is not exc and not exc.outcome_unknown and not _settles(exc):
+                # An earlier attempt may have been applied: however this call ends, it must say so.
+                exc.outcome_unknown = True
+                exc.earlier = earlier.reason
+                exc.method, exc.path = request.method, request.path
+                exc.idempotency_key = request.headers.get(IDEMPOTENCY_HEADER)
+                exc.tenant_id = exc.tenant_id or request.headers.get(TENANT_HEADER)
             raise
         raise AssertionError("unreachable: stamina either returns or raises")  # pragma: no cover
 
@@ -168,7 +190,13 @@ class XeroClient:
                         json=request.body if request.body is not None else None,
                     )
         except LimitExceeded as exc:
-            raise RateLimitedError(exc.retry_after, daily=exc.daily, **context) from None
+            raise RateLimitedError(exc.retry_after, daily=exc.daily, limits=_limits_text(self.limiter),
+                                   **context) from None
+        except httpx2.LocalProtocolError as exc:
+            # httpx2 refused to write the request (e.g. an illegal header value): nothing reached Xero, and
+            # sending it again would fail the same way
+            raise InvalidRequestError(f"The HTTP library refused to send this request ({exc}). Nothing was sent.",
+                                      **context) from None
         except httpx2.TimeoutException as exc:
             sent = not isinstance(exc, _NOT_SENT)
             raise TimeoutError_(f"No response from Xero within {self.config.timeout:g} s.",
@@ -199,20 +227,37 @@ class XeroClient:
         return Response(reply.status_code, headers, body, idempotency_key=key, tenant_id=tenant)
 
 
+def _settles(exc: XeroError) -> bool:
+    """Whether this error is Xero's own verdict on the request, which settles an earlier attempt's outcome."""
+    return isinstance(exc, APIError) and 400 <= exc.status < 500 and exc.status not in _UNSETTLING
+
+
+def _limits_text(limiter: Limiter) -> str | None:
+    """The limits this server paces each organisation by (configured, so not always Xero's 60 a minute)."""
+    limits = getattr(limiter, "limits", None)
+    if not isinstance(limits, Limits):
+        return None
+    per = "a minute" if limits.window == 60 else f"per {limits.window:g} s"
+    calls = "1 call" if limits.per_window == 1 else f"{limits.per_window} calls"
+    return f"{calls} {per} and {limits.concurrent} at once"
+
+
 @contextmanager
 def _shared_state(**context: Any) -> Iterator[None]:
     """Shared state that fails (Redis down, a lock held too long) becomes one clear, unretried error."""
     try:
         yield
     except SharedStateUnavailable as exc:
+        shared = ("This server shares its Xero login and rate limits with its other replicas through Redis and "
+                  "never falls back to per-process state.")
         raise SharedStateError(
-            f"Shared state is unavailable, so nothing was sent to Xero: {exc} This server shares its Xero login "
-            "and rate limits with its other replicas through Redis and never falls back to per-process state. "
+            f"Shared state is unavailable, so nothing was sent to Xero: {exc} {shared} "
             "Retry in a minute (it reconnects by itself once Redis is back); if this persists, tell the operator.",
+            reason=f"Shared state is unavailable: {exc} {shared} If this persists, tell the operator.",
             **context) from None
     except TokenStoreError as exc:
         raise SharedStateError(f"The stored Xero login could not be used, so nothing was sent to Xero: {exc}.",
-                               **context) from None
+                               reason=f"The stored Xero login could not be used: {exc}.", **context) from None
 
 
 @functools.cache

@@ -13,10 +13,16 @@ class XeroError(Exception):
     #: how many times the request was sent, and how long that took in all (set by the client)
     attempts: int = 0
     elapsed: float = 0.0
+    #: set by the client when this error ended a call after an earlier attempt may have reached Xero:
+    #: what happened to that attempt (so the text can say the write may have been applied)
+    earlier: str | None = None
 
     def __init__(self, message: str, *, method: str = "", path: str = "",
-                 idempotency_key: str | None = None, tenant_id: str | None = None) -> None:
+                 idempotency_key: str | None = None, tenant_id: str | None = None,
+                 reason: str | None = None) -> None:
         super().__init__(message)
+        #: what went wrong, without the "nothing was sent" that only holds when no attempt reached Xero
+        self.reason = reason or message
         self.method = method
         self.path = path
         self.idempotency_key = idempotency_key
@@ -32,7 +38,7 @@ class TenantRequiredError(XeroError):
 
 
 class InvalidRequestError(XeroError):
-    """A request we refuse to send (e.g. a header value with a line break)."""
+    """A request we refuse to send, or that the HTTP library refused to build (never sent, never retried)."""
 
 
 class SharedStateError(XeroError):
@@ -56,14 +62,17 @@ class TimeoutError_(TransportError):
 class RateLimitedError(XeroError):
     """Held back before sending: the day's allowance is spent, or waiting for a turn would pass the deadline."""
 
-    def __init__(self, retry_after: float, *, daily: bool, **kw: Any) -> None:
+    def __init__(self, retry_after: float, *, daily: bool, limits: str | None = None, **kw: Any) -> None:
         if daily:
-            message = ("Xero's daily limit for this organisation (5,000 calls) is used up; it resets within "
-                       f"24 hours (about {retry_after / 3600:.1f} h from now). Nothing was sent. Do not retry now.")
+            reason = ("Xero's daily limit for this organisation is used up; it resets within 24 hours "
+                      f"(about {retry_after / 3600:.1f} h from now).")
+            advice = "Nothing was sent. Do not retry now."
         else:
-            message = ("Too many calls to this organisation are queued (Xero allows 60 a minute and 5 at once); "
-                       f"this one could not start within its deadline. Nothing was sent. Retry in {retry_after:.0f} s.")
-        super().__init__(message, **kw)
+            allowed = f" (this server allows {limits})" if limits else ""
+            reason = (f"Too many calls to this organisation are queued{allowed}; this one could not start "
+                      "within its deadline.")
+            advice = f"Nothing was sent. Retry in {retry_after:.0f} s."
+        super().__init__(f"{reason} {advice}", reason=reason, **kw)
         self.retry_after = retry_after
         self.daily = daily
 

@@ -63,7 +63,9 @@ class App:
         from authlib.integrations.httpx_client import AsyncOAuth2Client
 
         method = "client_secret_basic" if self.client_secret else "none"
-        return AsyncOAuth2Client(client_id=self.client_id, client_secret=self.client_secret,
+        # surrounding whitespace (a pasted XERO_CLIENT_ID or secret) is no part of a credential
+        secret = self.client_secret.strip() if self.client_secret else self.client_secret
+        return AsyncOAuth2Client(client_id=self.client_id.strip(), client_secret=secret,
                                  token_endpoint_auth_method=method, revocation_endpoint_auth_method=method,
                                  transport=transport, timeout=30.0, **kw)
 
@@ -303,7 +305,8 @@ class OAuth2Auth(httpx2.Auth):
 
     async def async_auth_flow(self, request: httpx2.Request) -> AsyncGenerator[httpx2.Request, httpx2.Response]:
         token = await self.source.token()
-        request.headers["Authorization"] = f"Bearer {token}"
+        # surrounding whitespace (a pasted XERO_ACCESS_TOKEN) is no part of a token, and HTTP refuses it
+        request.headers["Authorization"] = f"Bearer {token.strip()}"
         response = yield request
         if response.status_code == 401:
             await response.aread()
@@ -311,7 +314,7 @@ class OAuth2Auth(httpx2.Auth):
             renewed = await self.source.renew(token)
             if renewed is not None:
                 log.info("access token rejected as expired; renewed it and resending once")
-                request.headers["Authorization"] = f"Bearer {renewed}"
+                request.headers["Authorization"] = f"Bearer {renewed.strip()}"
                 yield request
 
 

@@ -1,0 +1,150 @@
+"""Nothing is accepted and then dropped: the catalogue's declarative rules, applied to validated arguments.
+
+- `refuse`: a value Xero would take and ignore is refused before sending, with the tool that does it.
+- `same_as_path`: a body ID that differs from the path's ID is refused (the call would change the path's
+  record, not the one the body names).
+- `follow_ups`: a parameter Xero ignores on this call is carried out by another tool once this call
+  succeeds (e.g. `Options` on a new tracking category), each outcome reported.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from .catalogue import FollowUp, ToolSpec
+
+#: stands in for a value only Xero's answer will give, when follow-up arguments are checked before sending
+PLACEHOLDER_ID = "00000000-0000-4000-8000-000000000000"
+_KEYS = uuid.UUID("5f3c1a8e-7a2b-4c1d-9e0f-2b6c8d4e1a37")  # namespace of follow-ups' derived Idempotency-Keys
+
+
+def is_empty(value: Any) -> bool:
+    """None, "", [] and {} (also nested): what a model sends for "nothing", which may pass unsent."""
+    if value is None or value == "":
+        return True
+    if isinstance(value, list):
+        return all(is_empty(v) for v in value)
+    if isinstance(value, dict):
+        return all(is_empty(v) for v in value.values())
+    return False
+
+
+def values_at(args: dict[str, Any], path: str) -> Iterator[tuple[str, Any]]:
+    """(location, value) for `Param` or `Param.Field.Sub` (arrays crossed element by element)."""
+    first, *rest = path.split(".")
+    if first in args:
+        yield from _walk(args[first], rest, first)
+
+
+def _walk(value: Any, steps: list[str], loc: str) -> Iterator[tuple[str, Any]]:
+    if not steps:
+        yield loc, value
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _walk(item, steps, f"{loc}[{index}]")
+    elif isinstance(value, dict) and steps[0] in value:
+        yield from _walk(value[steps[0]], steps[1:], f"{loc}.{steps[0]}")
+
+
+def problems(tool: ToolSpec, args: dict[str, Any], given: dict[str, Any] | None = None) -> list[tuple[str, str]]:
+    """Each refused value and each body ID that differs from the path, as (location, sentence).
+
+    `refuse` rules look at the arguments as `given` (valid, but before response-only fields such as a
+    contact's ContactGroups are dropped), so a rule can refuse an echo field where echoing makes no sense.
+    """
+    found: list[tuple[str, str]] = [(param.name, " ".join(param.refuse.split())) for param in tool.params
+                                    if param.refuse and not is_empty(args.get(param.name))]
+    for rule in tool.refuse or []:
+        for loc, value in values_at(args if given is None else given, rule.at):
+            if rule.values is None:
+                hit = not is_empty(value)
+            else:
+                hit = isinstance(value, str) and value.upper() in rule.values
+            if hit:
+                found.append((loc, " ".join(rule.say.split())))
+    for field, path_param in (tool.same_as_path or {}).items():
+        expected = str(args.get(path_param, ""))
+        for loc, value in values_at(args, field):
+            if isinstance(value, str) and value.lower() != expected.lower():
+                found.append((loc, f"is {value}, but the path's {path_param} is {expected}: this call would change "
+                                   f"{expected} only. Leave it out, or call with {path_param} {value}."))
+    return found
+
+
+@dataclass(frozen=True)
+class Planned:
+    """One follow-up call: which rule, for which part of the arguments (`Options[1]`), with what value."""
+
+    rule: FollowUp
+    loc: str
+    value: Any
+
+
+def plan(tool: ToolSpec, args: dict[str, Any]) -> list[Planned]:
+    planned: list[Planned] = []
+    for rule in tool.follow_ups or []:
+        value = args.get(rule.param)
+        if is_empty(value) or (rule.when is not None and value not in rule.when):
+            continue
+        if rule.each and isinstance(value, list):
+            planned.extend(Planned(rule, f"{rule.param}[{i}]", item) for i, item in enumerate(value))
+        else:
+            planned.append(Planned(rule, rule.param, value))
+    return planned
+
+
+def carried(planned: list[Planned]) -> set[str]:
+    """Parameters the follow-ups carry out, so they are not sent with the call itself (Xero would ignore them)."""
+    return {p.rule.param for p in planned}
+
+
+def arguments(step: Planned, args: dict[str, Any], result: Any) -> dict[str, Any]:
+    """The follow-up's arguments; `result` None stands in PLACEHOLDER_ID for what Xero's answer gives."""
+    out: dict[str, Any] = {}
+    for name, source in step.rule.args.items():
+        head, _, rest = source.partition(".")
+        if source == "value":
+            value = step.value
+        elif head == "item":
+            value = step.value.get(rest) if isinstance(step.value, dict) else None
+        elif head == "args":
+            value = args.get(rest)
+        else:
+            value = PLACEHOLDER_ID if result is None else dig(result, rest.split("."))
+        if value is not None:
+            out[name] = value
+    return out
+
+
+def origin(step: Planned, name: str) -> str:
+    """Where a follow-up argument came from in this call, for error messages (`Options[1].Name`)."""
+    source = step.rule.args.get(name, "")
+    head, _, rest = source.partition(".")
+    if source == "value":
+        return step.loc
+    if head == "item":
+        return f"{step.loc}.{rest}"
+    if head == "args":
+        return rest
+    return f"{step.loc} ({name})"
+
+
+def derived_key(key: str | None, index: int) -> str | None:
+    """The follow-up's Idempotency-Key, derived from the call's: repeating the call with its key repeats
+    every follow-up with the same keys too, so none is applied twice."""
+    return str(uuid.uuid5(_KEYS, f"{key}/{index}")) if key else None
+
+
+def dig(value: Any, steps: list[str]) -> Any:
+    """The value at a path of keys and list indexes (`["TrackingCategories", "0", "Options"]`), or None."""
+    for step in steps:
+        if isinstance(value, list) and step.isdigit() and int(step) < len(value):
+            value = value[int(step)]
+        elif isinstance(value, dict):
+            value = value.get(step)
+        else:
+            return None
+    return value
