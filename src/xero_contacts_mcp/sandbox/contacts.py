@@ -123,7 +123,7 @@ def render(tenant: Tenant, contact: Contact, view: View) -> dict[str, Any]:
             {"ContactGroupID": g.group_id, "Name": g.name, "Status": g.status, "Contacts": []}
             for g in tenant.active_groups_of(contact.contact_id)
         ]
-    out |= {"IsSupplier": False, "IsCustomer": False}
+    out |= {"IsSupplier": contact.supplier, "IsCustomer": contact.customer}
     if view != "list":
         out |= {k: fields[k] for k in ("SalesDefaultLineAmountType", "PurchasesDefaultLineAmountType") if k in fields}
     if "DefaultCurrency" in fields:
@@ -149,8 +149,8 @@ def row(contact: Contact) -> dict[str, Any]:
         "ContactID": contact.contact_id,
         "ContactStatus": contact.status,
         "UpdatedDateUTC": contact.updated,
-        "IsSupplier": False,
-        "IsCustomer": False,
+        "IsSupplier": contact.supplier,
+        "IsCustomer": contact.customer,
         "HasAttachments": False,
         "HasValidationErrors": False,
         "_contact": contact,

@@ -1,7 +1,8 @@
 """Demo data for "Demo Company (Global)", with deterministic ids so examples and tests can name them.
 
 Six contacts (one rich one with addresses, phones and persons; one ARCHIVED; one CIS subcontractor;
-one with ContactNumber "CUST-001"), the group "Preferred Suppliers" with two members, and the
+one with ContactNumber "CUST-001"; two suppliers and four customers, as if bills and invoices existed),
+the group "Preferred Suppliers" with two members, and the
 tracking category "Region" with North, South and East. A contact uses Region/North as its default
 sales tracking, so deleting Region shows Xero's "archive it instead" rule.
 """
@@ -60,6 +61,7 @@ def _address(kind: str, line1: str, city: str, region: str, postcode: str, count
 def _contact(index: int, name: str, **fields: Any) -> Contact:
     status = fields.pop("status", "ACTIVE")
     cis_rate = fields.pop("cis_rate", None)
+    supplier, customer = fields.pop("supplier", False), fields.pop("customer", False)
     sales = fields.pop("sales_tracking", ())
     base: dict[str, Any] = {"Name": name, "Addresses": blank_addresses(), "Phones": blank_phones()}
     return Contact(
@@ -69,6 +71,8 @@ def _contact(index: int, name: str, **fields: Any) -> Contact:
         updated=SEED_TIME + timedelta(hours=index),
         sales_tracking=sales,
         cis_rate=cis_rate,
+        supplier=supplier,
+        customer=customer,
     )
 
 
@@ -109,14 +113,18 @@ def populate(tenant: Tenant) -> None:
             "Sales": {"Day": 10, "Type": "DAYSAFTERBILLDATE"},
         },
         sales_tracking=((REGION_ID, north),),
+        customer=True,
     )
     contacts = [
         rich,
-        _contact(1, "Bayside Club", EmailAddress="secretarybob@bsclub.co", FirstName="Bob", LastName="Partridge"),
-        _contact(2, "Carlton Builders Ltd", EmailAddress="accounts@carlton.co.uk", cis_rate=20.0),
+        _contact(1, "Bayside Club", EmailAddress="secretarybob@bsclub.co", FirstName="Bob", LastName="Partridge",
+                 customer=True),
+        _contact(2, "Carlton Builders Ltd", EmailAddress="accounts@carlton.co.uk", cis_rate=20.0,
+                 supplier=True),
         _contact(3, "Marine Systems", EmailAddress="info@marinesystems.com", status="ARCHIVED"),
-        _contact(4, "Ridgeway University", EmailAddress="accounts@ridgeway.edu", CompanyNumber="RU-2010"),
-        _contact(5, "Hamilton Smith Ltd", AccountNumber="HS-200"),
+        _contact(4, "Ridgeway University", EmailAddress="accounts@ridgeway.edu", CompanyNumber="RU-2010",
+                 customer=True),
+        _contact(5, "Hamilton Smith Ltd", AccountNumber="HS-200", supplier=True, customer=True),
     ]
     tenant.contacts = {c.contact_id: c for c in contacts}
     group = ContactGroup(

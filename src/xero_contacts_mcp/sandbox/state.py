@@ -28,6 +28,10 @@ class Contact:
     purchases_tracking: tuple[TrackingRef, ...] = ()
     cis_rate: float | None = None
     """Set when the contact is a CIS subcontractor; None means GET CISSettings answers 404."""
+    supplier: bool = False
+    customer: bool = False
+    """IsSupplier / IsCustomer: at Xero derived from bills and invoices, which the sandbox does not model,
+    so the seed sets them as if such transactions existed; no request can change them."""
 
     @property
     def name(self) -> str:
