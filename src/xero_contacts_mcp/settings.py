@@ -57,6 +57,16 @@ class Settings(BaseSettings):
     xero_mcp_rate_window: float = Field(default=60.0, gt=0)
     #: with Redis: how long a dead replica's refresh lock and in-flight slots outlive it (renewed while alive)
     xero_mcp_redis_lease: float = Field(default=10.0, ge=1.0, le=300.0)
+    # HTTP hardening (docs/security.md):
+    #: open connections at most (None: derived from the file-descriptor limit, RLIMIT_NOFILE)
+    xero_mcp_max_connections: int | None = Field(default=None, ge=1)
+    #: seconds a connection has to deliver a complete request, headers and body, before it is closed
+    xero_mcp_read_timeout: float = Field(default=10.0, gt=0, le=600)
+    #: stateful HTTP sessions at most, and the idle seconds after which one is closed
+    xero_mcp_max_sessions: int = Field(default=1000, ge=1)
+    xero_mcp_session_idle: float = Field(default=600.0, gt=0, le=86_400)
+    #: on SIGTERM, seconds in-flight calls get to finish (None: the call deadline, XERO_MCP_RETRY_DEADLINE)
+    xero_mcp_shutdown_grace: float | None = Field(default=None, ge=0, le=3600)
 
     @field_validator("*", mode="before")
     @classmethod
