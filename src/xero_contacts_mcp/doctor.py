@@ -119,14 +119,25 @@ async def _credentials(settings: Settings, record: Callable[[Check], Check]) -> 
         store = stores.tokens
         try:
             login = await store.load()
-        except (TokenStoreError, SharedStateUnavailable) as exc:
-            record(Check(False, f"token store: {exc}", "run `xero-contacts-mcp login`"))
+        except TokenStoreError as exc:
+            record(Check(False, f"token store: {exc}", exc.fix))
+            return False
+        except SharedStateUnavailable as exc:
+            record(Check(False, f"token store: {exc}", "start Redis, or fix XERO_MCP_REDIS_URL"))
             return False
     if login is not None:
         if isinstance(store, FileTokenStore):
-            mode = stat.S_IMODE(os.stat(store.path).st_mode)
+            mode = stat.S_IMODE(os.stat(store.target).st_mode)
             record(Check(mode & 0o077 == 0, f"token store {store.describe()} readable (mode {mode:o})",
-                         f"chmod 600 {store.describe()}"))
+                         f"chmod 600 {store.target}"))
+            # a refresh rotates the refresh token: one that cannot be saved is lost when the process stops,
+            # so the live checks below (which may refresh) do not run until the directory is writable
+            problem = store.check_writable()
+            if problem is not None:
+                record(Check(False, f"token store: {problem}, so a refreshed login could not be saved",
+                             "make it writable by this user, or set XERO_TOKEN_FILE to a writable place"))
+                return False
+            record(Check(True, f"token store directory {store.target.parent} writable"))
         else:
             record(Check(True, f"token store: {store.describe()}"))
         left = login.expires_at - time.time()

@@ -14,7 +14,7 @@ from . import logs
 from .settings import Settings
 from .state.cache import MemoryCache, SharedCache
 from .state.limiter import Limiter, LocalLimiter
-from .state.tokens import TokenStore
+from .state.tokens import TokenStore, UnusableLoginError
 from .stores import limits, open_stores
 from .tools.catalogue import Catalogue, load_catalogue
 from .tools.listing import Listing, from_catalogue, load_listing
@@ -56,7 +56,11 @@ async def token_source(settings: Settings, store: TokenStore, cache: SharedCache
     """Which credentials win: XERO_ACCESS_TOKEN > a stored login > client id + secret (Custom Connection) > none."""
     if settings.xero_access_token is not None:
         return StaticToken(settings.xero_access_token.get_secret_value())
-    login = await store.load()
+    try:
+        login = await store.load()
+    except UnusableLoginError as exc:  # serve anyway: each call says what to fix (a new login heals it)
+        log.error("%s", exc)
+        return StoredLogin(store, app(settings), transport)
     if login is not None:
         return StoredLogin(store, app(settings, login.client_id), transport)
     if settings.xero_client_id and settings.xero_client_secret is not None:
