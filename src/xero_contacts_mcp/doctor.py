@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 import sys
@@ -177,6 +178,7 @@ async def _live(settings: Settings, record: Callable[[Check], Check]) -> None:
             record(Check(True, f"organisation: {tenant} (XERO_TENANT_ID)"))
         else:
             record(Check(True, "organisation: the sandbox's"))
+        await _allow_list(settings, tenants, record)
         name = "xero_contacts_get_contact_groups"
         if name not in runtime.runner.names:
             name = runtime.runner.names[0]
@@ -186,6 +188,21 @@ async def _live(settings: Settings, record: Callable[[Check], Check]) -> None:
         first = result.text.splitlines()[0] if result.is_error else ""
         record(Check(not result.is_error, f"API reachable: {name} answered in {took:.0f} ms" if not result.is_error
                      else f"API call failed: {first}", "see the message above; `--debug` shows each request"))
+
+
+async def _allow_list(settings: Settings, tenants: Any, record: Callable[[Check], Check]) -> None:
+    """Which organisations XERO_MCP_ALLOWED_TENANTS lets calls reach, by name where they are connected."""
+    from .xero.errors import XeroError
+
+    allowed = settings.allowed_tenants()
+    if allowed is None or settings.xero_mcp_sandbox:
+        return
+    names: dict[str, str] = {}
+    if tenants is not None:
+        with contextlib.suppress(XeroError):  # the API check below reports what is wrong with the connection
+            names = {str(c["tenantId"]).lower(): str(c.get("tenantName") or "?") for c in await tenants.connections()}
+    shown = ", ".join(f"{names[t]} ({t})" if t in names else f"{t} (not connected)" for t in sorted(allowed))
+    record(Check(True, f"tenant allow-list (XERO_MCP_ALLOWED_TENANTS): calls may reach only {shown}"))
 
 
 async def _attempt(call: Callable[[], Awaitable[Any]], record: Callable[[Check], Check], good: str, bad: str) -> bool:

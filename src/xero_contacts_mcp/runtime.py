@@ -20,7 +20,7 @@ from .tools.catalogue import Catalogue, load_catalogue
 from .tools.listing import Listing, from_catalogue, load_listing
 from .tools.runner import ToolRunner
 from .tools.selection import select, split_names
-from .xero.auth import NoCredentials
+from .xero.auth import AllowedTenants, NoCredentials
 from .xero.client import ClientConfig, XeroClient
 from .xero.oauth import App, CustomConnection, OAuth2Auth, StaticToken, StoredLogin, TokenSource
 from .xero.retry import RetryPolicy
@@ -128,6 +128,10 @@ async def open_runtime(settings: Settings, *, transport: httpx2.AsyncBaseTranspo
             config = ClientConfig(settings.xero_api_url, settings.xero_tenant_id, settings.xero_mcp_timeout,
                                   retry_policy(settings))
             connections_url = settings.xero_connections_url
+        allowed = settings.allowed_tenants()
+        # the sandbox is no real organisation; without credentials, that is what every call says first
+        if allowed is not None and not settings.xero_mcp_sandbox and not isinstance(auth, NoCredentials):
+            auth = AllowedTenants(auth, allowed)
         client = XeroClient(config, auth, transport, limiter, connections_url=connections_url,
                             stored_tenant=source.tenant_id if isinstance(source, StoredLogin) else None,
                             cache=cache, cache_key=connections_key(settings))
