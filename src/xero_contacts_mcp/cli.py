@@ -265,10 +265,17 @@ async def _tenants(settings: Settings) -> int:
     if not connections:
         print("No organisations are connected to these credentials.", file=sys.stderr)
         return EXIT_FAILURE
+    allowed = settings.allowed_tenants()
     width = max(len(str(c.get("tenantName") or "")) for c in connections)
     for c in connections:
         mark = "*" if c["tenantId"] == default else " "
-        print(f"{mark} {c.get('tenantName') or '?':<{width}}  {c['tenantId']}  {c.get('tenantType') or ''}")
+        barred = "  (not in XERO_MCP_ALLOWED_TENANTS)" if allowed is not None and \
+            str(c["tenantId"]).lower() not in allowed else ""
+        print(f"{mark} {c.get('tenantName') or '?':<{width}}  {c['tenantId']}  {c.get('tenantType') or ''}{barred}")
+    if allowed is not None:
+        missing = sorted(allowed - {str(c["tenantId"]).lower() for c in connections})
+        print("Calls may reach only the organisations in XERO_MCP_ALLOWED_TENANTS"
+              + (f"; allowed but not connected: {', '.join(missing)}" if missing else "") + ".", file=sys.stderr)
     return EXIT_OK
 
 
