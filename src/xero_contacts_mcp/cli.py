@@ -201,12 +201,17 @@ def _dispatch(command: str, ns: argparse.Namespace, settings: Settings) -> int:
     if command == "claude-config":
         import json
 
-        from .doctor import claude_config
+        from .doctor import claude_config, secrets_in
 
-        config = claude_config(settings)
+        config = claude_config(settings, sandbox=bool(ns.sandbox))
         entry = config["mcpServers"]["xero-contacts"]
         entry["args"] += [flag for flag, on in (("--sandbox", ns.sandbox), ("--read-only", ns.read_only)) if on]
         print(json.dumps(config, indent=2))
+        secrets = secrets_in(entry)
+        if secrets:
+            print(f"xero-contacts-mcp: warning: this entry contains secrets ({', '.join(secrets)}); Claude Desktop "
+                  "keeps them in plain text, so keep its config file private and never paste it anywhere.",
+                  file=sys.stderr)
         return EXIT_OK
     raise UsageError(f"unknown command {command!r}")
 

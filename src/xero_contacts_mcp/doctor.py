@@ -217,12 +217,31 @@ async def _attempt(call: Callable[[], Awaitable[Any]], record: Callable[[Check],
     return True
 
 
-def claude_config(settings: Settings, environ: dict[str, str] | None = None) -> dict[str, Any]:
-    """The `mcpServers` entry for this installation: absolute command, and the XERO_* variables set."""
+#: What the stdio server reads: credentials, where the login lives, tool selection, limits, logging.
+#: Nothing only the HTTP transport (its token, hosts, sessions), `login`/`logout` or hosted mode reads;
+#: a variable added later is left out until it is listed here.
+STDIO_VARIABLES = frozenset({
+    "XERO_CLIENT_ID", "XERO_CLIENT_SECRET", "XERO_ACCESS_TOKEN", "XERO_TENANT_ID", "XERO_SCOPES",
+    "XERO_TOKEN_FILE", "XERO_API_URL", "XERO_CONNECTIONS_URL", "XERO_TOKEN_URL",
+    "XERO_MCP_SANDBOX", "XERO_MCP_READ_ONLY", "XERO_MCP_TOOLSETS", "XERO_MCP_TOOLS", "XERO_MCP_EXCLUDE_TOOLS",
+    "XERO_MCP_TOOLS_FILE", "XERO_MCP_RAW_RESULTS", "XERO_MCP_TIMEOUT", "XERO_MCP_LOG_LEVEL",
+    "XERO_MCP_RETRY_ATTEMPTS", "XERO_MCP_RETRY_DEADLINE", "XERO_MCP_RETRY_MAX_WAIT",
+    "XERO_MCP_TENANT_CONCURRENCY", "XERO_MCP_TENANT_PER_MINUTE", "XERO_MCP_APP_PER_MINUTE",
+    "XERO_MCP_RATE_WINDOW", "XERO_MCP_ALLOWED_TENANTS",
+    "XERO_MCP_REDIS_URL", "XERO_MCP_REDIS_PREFIX", "XERO_MCP_REDIS_LEASE",  # a login kept in Redis
+})
+#: the stdio variables whose values are credentials
+SECRET_VARIABLES = frozenset({"XERO_CLIENT_SECRET", "XERO_ACCESS_TOKEN", "XERO_MCP_REDIS_URL"})
+
+
+def claude_config(settings: Settings, environ: dict[str, str] | None = None, *,
+                  sandbox: bool = False) -> dict[str, Any]:
+    """The `mcpServers` entry for this installation: absolute command, and the variables the stdio server
+    needs that are set (none for the sandbox, which needs no configuration)."""
     import shutil
     from pathlib import Path
 
-    if environ is None:
+    if environ is None and not sandbox:
         from dotenv import dotenv_values  # Claude Desktop will not start the server here: carry .env along
 
         environ = {**{k: v for k, v in dotenv_values(".env").items() if v is not None}, **os.environ}
@@ -231,8 +250,26 @@ def claude_config(settings: Settings, environ: dict[str, str] | None = None) -> 
         command, args = str(Path(script).resolve()), ["serve"]
     else:
         command, args = sys.executable, ["-m", "xero_contacts_mcp", "serve"]
-    env = {k: v for k, v in sorted(environ.items()) if k.startswith("XERO_") and v}
+    env = {k: v for k, v in sorted((environ or {}).items()) if k.upper() in STDIO_VARIABLES and v.strip()}
     entry: dict[str, Any] = {"command": command, "args": args}
     if env:
         entry["env"] = env
     return {"mcpServers": {"xero-contacts": entry}}
+
+
+def secrets_in(entry: dict[str, Any]) -> list[str]:
+    """The names of the credentials an `mcpServers` entry carries (a Redis URL only with a password)."""
+    from .state.redis_url import parse_redis_url
+
+    found = []
+    for name, value in (entry.get("env") or {}).items():
+        if name.upper() not in SECRET_VARIABLES:
+            continue
+        if name.upper() == "XERO_MCP_REDIS_URL":
+            try:
+                if not parse_redis_url(value).password:
+                    continue
+            except ValueError:
+                pass  # unparsable: count it, it may well hold a password
+        found.append(name)
+    return found
