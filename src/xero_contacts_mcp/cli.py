@@ -221,20 +221,27 @@ def _http_options(ns: argparse.Namespace, settings: Settings) -> Any:
     from .tools.selection import split_names
 
     token = settings.xero_mcp_http_token
+    grace = settings.xero_mcp_shutdown_grace
     return HTTPOptions(host=ns.host, port=ns.port, token=token.get_secret_value() if token else None,
                        stateless=settings.xero_mcp_stateless,
                        allowed_origins=split_names(settings.xero_mcp_allowed_origins) or [],
-                       allowed_hosts=split_names(settings.xero_mcp_allowed_hosts) or [])
+                       allowed_hosts=split_names(settings.xero_mcp_allowed_hosts) or [],
+                       graceful_seconds=settings.xero_mcp_retry_deadline if grace is None else grace,
+                       max_connections=settings.xero_mcp_max_connections,
+                       read_timeout=settings.xero_mcp_read_timeout, max_sessions=settings.xero_mcp_max_sessions,
+                       session_idle=settings.xero_mcp_session_idle)
 
 
 async def _serve(settings: Settings, http: Any) -> None:
     from .runtime import open_runtime
-    from .server.app import build_server
+    from .server.app import InFlight, build_server
     from .tools.runner import UnknownToolError
 
+    calls = InFlight()
     async with open_runtime(settings) as runtime:
+        # the client would make up the Idempotency-Key itself; made up here, a call cut off can name it
         server = build_server(runtime.runner, instructions=runtime.listing.instructions,
-                              unknown_tool=UnknownToolError)
+                              unknown_tool=UnknownToolError, calls=calls, idempotency_argument="Idempotency-Key")
         if http is None:
             from .server.stdio import run_stdio
 
@@ -242,7 +249,7 @@ async def _serve(settings: Settings, http: Any) -> None:
         else:
             from .server.http import run_http
 
-            await run_http(server, http)
+            await run_http(server, http, calls)
 
 
 async def _login(settings: Settings, tenant: str | None, wait: float) -> int:
