@@ -354,3 +354,46 @@ async def test_a_damaged_login_in_redis_is_the_same_message_and_login_replaces_i
     await login(settings, sandbox)
     async with open_runtime(settings) as rt:
         assert not (await call(rt)).is_error
+
+
+async def test_redis_refusing_the_save_keeps_the_fresh_set_too(make_settings: Any, sandbox: SandboxProcess,
+                                                              redis_server: Any, monkeypatch: pytest.MonkeyPatch,
+                                                              caplog: pytest.LogCaptureFixture) -> None:
+    """Redis takes the refresh lock, then fails the save (a real redis-py error through the store's guard)."""
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    from xero_contacts_mcp.state import redis_state
+    from xero_contacts_mcp.stores import open_stores
+
+    settings = make_settings(xero_mcp_redis_url=redis_server.url,
+                             xero_mcp_redis_prefix=f"unsaved-{os.urandom(4).hex()}:")
+    await login(settings, sandbox)
+    real_script = redis_state.RedisState.script
+
+    def failing_save(self: Any, source: str) -> Any:
+        if source != redis_state._SAVE:
+            return real_script(self, source)
+
+        async def refuse(**kw: Any) -> Any:
+            raise RedisConnectionError("Connection reset by peer")
+
+        return refuse
+
+    async with open_runtime(settings) as rt:
+        monkeypatch.setattr(redis_state.RedisState, "script", failing_save)
+        sandbox.post("clock", {"advance": 1900})
+        with caplog.at_level(logging.ERROR):
+            kept = [await call(rt) for _ in range(3)]
+        assert not [r.text for r in kept if r.is_error]
+        assert any("IN MEMORY ONLY" in r.getMessage() and "could not be reached while saving the login"
+                   in r.getMessage() for r in caplog.records)
+        sandbox.post("clock", {"advance": 1900})
+        stuck = await call(rt)
+        assert stuck.is_error and "Redis at redis://127.0.0.1" in stuck.text and "XERO_MCP_REDIS_URL" in stuck.text
+        assert sandbox.stats()["refreshes"] == 1
+        monkeypatch.undo()
+        assert not (await call(rt)).is_error
+    assert sandbox.stats()["refreshes"] == 2 and sandbox.stats()["invalid_grants"] == 0
+    async with open_stores(settings) as stores:
+        stored = await stores.tokens.load()
+    assert stored is not None and stored.version == 3  # login, the kept set saved late, the next refresh
