@@ -174,16 +174,18 @@ async def test_a_read_only_directory_over_real_stdio_keeps_working_and_says_what
            "XERO_CONNECTIONS_URL": settings.xero_connections_url}
     params = StdioServerParameters(command=prefix[0], args=[*prefix[1:], "-m", "xero_contacts_mcp"], env=env,
                                    cwd=str(tmp_path))
-    with tempfile.TemporaryFile("w+") as errlog:
-        async with stdio_client(params, errlog=errlog) as (read, write), ClientSession(read, write) as session:
-            await session.initialize()
-            sandbox.post("clock", {"advance": 1900})
-            results = [await session.call_tool("xero_contacts_get_contact_groups", {}) for _ in range(3)]
-            sandbox.post("clock", {"advance": 1900})
-            stuck = await session.call_tool("xero_contacts_get_contact_groups", {})
-        errlog.seek(0)
-        stderr = errlog.read()
-    private_dir.chmod(0o700)
+    try:
+        with tempfile.TemporaryFile("w+") as errlog:
+            async with stdio_client(params, errlog=errlog) as (read, write), ClientSession(read, write) as session:
+                await session.initialize()
+                sandbox.post("clock", {"advance": 1900})
+                results = [await session.call_tool("xero_contacts_get_contact_groups", {}) for _ in range(3)]
+                sandbox.post("clock", {"advance": 1900})
+                stuck = await session.call_tool("xero_contacts_get_contact_groups", {})
+            errlog.seek(0)
+            stderr = errlog.read()
+    finally:
+        private_dir.chmod(0o700)
     assert not [r.content for r in results if r.is_error]
     assert sandbox.stats()["refreshes"] == 1 and disk_refresh_token(path) == spent
     text = stuck.content[0].text  # type: ignore[union-attr]
@@ -264,6 +266,13 @@ async def test_a_world_writable_directory_without_the_sticky_bit_is_refused(tmp_
         await FileTokenStore(path).load()
     folder.chmod(0o1777)  # like /tmp: others cannot replace our file
     assert await FileTokenStore(path).load() is not None
+    folder.chmod(0o700)
+    link_dir = tmp_path / "links"
+    link_dir.mkdir()
+    (link_dir / "tokens.json").symlink_to(path)
+    link_dir.chmod(0o777)  # anyone could point the link elsewhere
+    with pytest.raises(UnsafeTokenFileError, match=rf"directory {link_dir} can be written by every user"):
+        await FileTokenStore(link_dir / "tokens.json").load()
 
 
 async def test_login_replaces_an_unsafe_file_with_a_private_one(make_settings: Any, sandbox: SandboxProcess) -> None:

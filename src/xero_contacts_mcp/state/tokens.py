@@ -200,8 +200,9 @@ class FileTokenStore:
         if sys.platform == "win32":
             return
         target = self.target
+        folders = dict.fromkeys([target.parent, self.path.parent])  # a symlink's own directory too
         try:
-            info, folder = target.stat(), target.parent.stat()
+            info, modes = target.stat(), {folder: folder.stat().st_mode for folder in folders}
         except OSError as exc:
             raise TokenStoreError(f"cannot inspect the token file {target}: {exc.strerror}") from None
         mode, me = stat.S_IMODE(info.st_mode), os.geteuid()
@@ -214,10 +215,11 @@ class FileTokenStore:
             raise UnsafeTokenFileError(f"the token file {target} can be written by other users (mode {mode:o})",
                                        f"`chmod 600 {target}` if you trust it, or run `xero-contacts-mcp login` "
                                        "to replace it")
-        if folder.st_mode & stat.S_IWOTH and not folder.st_mode & stat.S_ISVTX:
-            raise UnsafeTokenFileError(f"the token file's directory {target.parent} can be written by every user "
-                                       "(anyone could replace the file)",
-                                       f"`chmod o-w {target.parent}`, or set XERO_TOKEN_FILE to a private directory")
+        for folder, folder_mode in modes.items():
+            if folder_mode & stat.S_IWOTH and not folder_mode & stat.S_ISVTX:
+                raise UnsafeTokenFileError(f"the token file's directory {folder} can be written by every user "
+                                           "(anyone could replace the file)",
+                                           f"`chmod o-w {folder}`, or set XERO_TOKEN_FILE to a private directory")
 
     async def save(self, login: Login) -> Login:
         """Compare-and-set on the version (callers hold the lock; this guards against those that do not)."""
