@@ -120,3 +120,20 @@ async def test_doctor_shows_the_allow_list_and_fails_a_default_outside_it(make_s
     report = "\n".join(said)
     assert "calls may reach only" in report and allowed in report
     assert "is not one this server may reach" in report
+
+
+async def test_the_only_allowed_organisation_is_the_default_and_only_allowed_ones_are_offered(
+        make_settings: Any, sandbox: SandboxProcess, tenants: tuple[str, str]) -> None:
+    barred, allowed = tenants
+    settings = make_settings(xero_mcp_allowed_tenants=allowed)
+    await run_login(settings, open_browser=browser(), say=lambda _: None, wait=10)  # two connected, none chosen
+    async with open_runtime(settings) as rt:
+        chosen = await rt.runner.run("xero_contacts_get_contacts", {})
+    assert not chosen.is_error, chosen.text  # not "several organisations are connected"
+    stranger = "00000000-0000-4000-8000-000000000001"
+    async with open_runtime(make_settings(xero_mcp_allowed_tenants=stranger)) as rt:
+        before = sandbox.stats()["api_requests_total"]
+        none = await rt.runner.run("xero_contacts_get_contacts", {})
+        assert sandbox.stats()["api_requests_total"] == before
+    assert none.is_error and "None of the connected Xero organisations" in none.text and stranger in none.text
+    assert barred not in none.text and allowed not in none.text

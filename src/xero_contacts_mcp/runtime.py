@@ -135,6 +135,8 @@ async def open_runtime(settings: Settings, *, transport: httpx2.AsyncBaseTranspo
         client = XeroClient(config, auth, transport, limiter, connections_url=connections_url,
                             stored_tenant=source.tenant_id if isinstance(source, StoredLogin) else None,
                             cache=cache, cache_key=connections_key(settings))
+        if client.tenants is not None:
+            client.tenants.allowed = allowed  # the only allowed organisation is the default, not the only one
         stack.push_async_callback(client.aclose)
         redactor = logs.RedactingFilter(settings.secrets())
         if sandbox is not None:

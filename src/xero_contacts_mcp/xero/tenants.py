@@ -3,6 +3,8 @@
 Order: `XERO_TENANT_ID` > the default stored by `login` > the only connected organisation. With
 several and no choice the call fails closed, listing each organisation's name and tenant id so the
 agent or person can pick. Connections are cached and refreshed after a 403 (a disconnected tenant).
+With an allow-list (XERO_MCP_ALLOWED_TENANTS) only the allowed organisations count: the only allowed
+one is chosen, and only allowed ones are offered.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ class Tenants:
         self._cache = cache or MemoryCache()
         self._key = key
         self._lock = anyio.Lock()
+        #: XERO_MCP_ALLOWED_TENANTS as lower-case ids (None: every connected organisation may be chosen)
+        self.allowed: frozenset[str] | None = None
 
     async def connections(self, refresh: bool = False) -> list[dict[str, Any]]:
         async with self._lock:
@@ -57,6 +61,13 @@ class Tenants:
         if stored:
             return stored
         connections = await self.connections()
+        if self.allowed is not None:
+            connections = [c for c in connections if str(c["tenantId"]).lower() in self.allowed]
+            if not connections:
+                raise TenantRequiredError(
+                    "None of the connected Xero organisations is in this server's allow-list "
+                    f"(XERO_MCP_ALLOWED_TENANTS: {', '.join(sorted(self.allowed))}), so nothing was sent. Pass "
+                    "xero-tenant-id with one of those ids, or ask the operator to connect or allow the organisation.")
         if len(connections) == 1:
             return str(connections[0]["tenantId"])
         if not connections:
