@@ -406,3 +406,14 @@ async def test_redis_refusing_the_save_keeps_the_fresh_set_too(make_settings: An
     async with open_stores(settings) as stores:
         stored = await stores.tokens.load()
     assert stored is not None and stored.version == 3  # login, the kept set saved late, the next refresh
+
+
+async def test_logout_deletes_a_damaged_file(make_settings: Any) -> None:
+    from xero_contacts_mcp.login import run_logout
+
+    settings = make_settings()
+    path = Path(settings.xero_token_file)
+    path.write_bytes(DAMAGE["invalid UTF-8"])
+    said: list[str] = []
+    assert not await run_logout(settings, say=said.append)  # nothing could be revoked
+    assert not path.exists() and "held no usable login" in said[0]

@@ -310,7 +310,14 @@ async def run_logout(settings: Settings, say: Callable[[str], None] | None = Non
 
 async def _logout(settings: Settings, store: TokenStore, say: Callable[[str], None],
                   transport: httpx2.AsyncBaseTransport | None) -> bool:
-    login = await store.load()
+    try:
+        login = await store.load()
+    except UnusableLoginError:  # damaged or unsafe: nothing to revoke with, but it still goes
+        async with store.lock():
+            await store.delete()
+        say(f"Deleted {store.describe()}, which held no usable login, so nothing was revoked at Xero; to be sure, "
+            "disconnect the app under Settings → Connected apps in Xero.")
+        return False
     if login is None:
         say(f"Not logged in (no tokens at {store.describe()}).")
         return True
