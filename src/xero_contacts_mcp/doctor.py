@@ -121,7 +121,7 @@ async def _credentials(settings: Settings, record: Callable[[Check], Check]) -> 
         try:
             login = await store.load()
         except TokenStoreError as exc:
-            record(Check(False, f"token store: {exc}", exc.fix))
+            record(Check(False, f"token store: {exc}", "" if exc.fix in str(exc) else exc.fix))
             return False
         except SharedStateUnavailable as exc:
             record(Check(False, f"token store: {exc}", "start Redis, or fix XERO_MCP_REDIS_URL"))
