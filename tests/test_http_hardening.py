@@ -330,3 +330,25 @@ def test_the_shutdown_grace_is_the_call_deadline_unless_set(env: dict[str, str],
         monkeypatch.setenv(key, value)
     options = _http_options(argparse.Namespace(host="127.0.0.1", port=8000), Settings())
     assert options.graceful_seconds == grace
+
+
+def test_a_client_cannot_make_the_server_log_a_storm() -> None:
+    import logging
+    import uuid
+
+    from xero_contacts_mcp.server.connections import ThrottleFilter
+
+    throttle = ThrottleFilter(interval=3600)
+    records = [logging.LogRecord("mcp.server.streamable_http_manager", logging.INFO, __file__, 1,
+                                 f"Rejected request with unknown or expired session ID: {uuid.uuid4().hex}", None, None)
+               for _ in range(1000)]
+    passed = [r for r in records if throttle.filter(r)]
+    assert len(passed) == 1
+    for held in throttle.throttles.values():
+        held.next_at = 0.0  # the interval is over
+    later = logging.LogRecord("mcp.server.streamable_http_manager", logging.INFO, __file__, 1,
+                              "Rejected request with unknown or expired session ID: 1234abcd", None, None)
+    assert throttle.filter(later) and "(999 more like this in the last 3600 s)" in later.getMessage()
+    other = logging.LogRecord("uvicorn.error", logging.WARNING, __file__, 1, "Invalid HTTP request received.",
+                              None, None)
+    assert throttle.filter(other)  # another message has its own allowance

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import resource
 import time
 from collections import OrderedDict
@@ -113,7 +114,8 @@ class ThrottleFilter(logging.Filter):
         self.throttles: OrderedDict[tuple[str, int, str], Throttle] = OrderedDict()
 
     def filter(self, record: logging.LogRecord) -> bool:
-        key = (record.name, record.levelno, str(record.msg))
+        # ids and numbers spliced into a message (f-strings) do not make it another message
+        key = (record.name, record.levelno, _VARYING.sub("#", str(record.msg)))
         throttle = self.throttles.get(key)
         if throttle is None:
             throttle = self.throttles[key] = Throttle(self.interval)
@@ -127,6 +129,8 @@ class ThrottleFilter(logging.Filter):
             record.args = None
         return True
 
+
+_VARYING = re.compile(r"[0-9A-Fa-f-]{8,}|\d+")
 
 THROTTLED_LOGGERS = ("uvicorn.error", "asyncio", "mcp.server.streamable_http_manager")
 
