@@ -152,9 +152,9 @@ def quiet_accept_errors(loop: asyncio.AbstractEventLoop) -> None:
             held = throttle.ready()
             if held is not None:
                 exc = context.get("exception")
-                log.warning("cannot accept connections: %s; accepting resumes as descriptors free up (%d more "
-                            "failed accepts before this). Lower XERO_MCP_MAX_CONNECTIONS or raise `ulimit -n`.",
-                            getattr(exc, "strerror", None) or exc, held)
+                log.warning("cannot accept connections: %s; accepting resumes as descriptors free up%s. Lower "
+                            "XERO_MCP_MAX_CONNECTIONS or raise `ulimit -n`.", getattr(exc, "strerror", None) or exc,
+                            f" ({held} more failed accepts since the last message)" if held else "")
             return
         if default is not None:
             default(loop, context)
@@ -202,8 +202,8 @@ class Pool:
     def _warn(self, what: str) -> None:
         held = self.throttle.ready()
         if held is not None:
-            log.warning("%d connections are open, the cap (XERO_MCP_MAX_CONNECTIONS): %s (%d more times since the "
-                        "last message)", self.cap, what, held)
+            log.warning("%d connections are open, the cap (XERO_MCP_MAX_CONNECTIONS): %s%s", self.cap, what,
+                        f" ({held} more times since the last message)" if held else "")
 
 
 class GuardedH11Protocol(H11Protocol):
