@@ -353,3 +353,20 @@ def test_a_client_cannot_make_the_server_log_a_storm() -> None:
     other = logging.LogRecord("uvicorn.error", logging.WARNING, __file__, 1, "Invalid HTTP request received.",
                               None, None)
     assert throttle.filter(other)  # another message has its own allowance
+
+
+def test_a_call_cut_off_says_what_it_means_for_reads_keyed_writes_and_other_writes() -> None:
+    from types import SimpleNamespace
+
+    from xero_contacts_mcp.server.app import cut_off_text
+
+    def tool(read_only: bool) -> Any:
+        return SimpleNamespace(annotations={"readOnlyHint": read_only})
+
+    reason = "the server is shutting down"
+    read = cut_off_text(tool(True), "get", {}, reason, "Idempotency-Key")
+    keyed = cut_off_text(tool(False), "create", {"Idempotency-Key": "k-1"}, reason, "Idempotency-Key")
+    unkeyed = cut_off_text(tool(False), "delete", {}, reason, "Idempotency-Key")
+    assert read.startswith("get was cut off: the server is shutting down.") and "nothing changed" in read
+    assert 'Idempotency-Key "k-1" so it is applied at most once' in keyed
+    assert "may already have been applied: check" in unkeyed
