@@ -17,22 +17,22 @@ class Extended(Settings):
     """Settings as another change might extend them."""
 
     model_config = SettingsConfigDict(env_file=None)
-    xero_mcp_public_url: str | None = None
-    xero_mcp_max_sessions: int = 100
+    xero_mcp_future_url: str | None = None
+    xero_mcp_future_limit: int = 100
 
 
 def test_a_setting_added_to_the_model_is_known_without_a_hand_list() -> None:
-    environ = {"XERO_MCP_PUBLIC_URL": "https://mcp.example.com", "XERO_MCP_MAX_SESIONS": "5"}
+    environ = {"XERO_MCP_FUTURE_URL": "https://mcp.example.com", "XERO_MCP_FUTURE_LIMT": "5"}
     assert unknown_names(Extended.model_fields, environ, []) == [
-        "XERO_MCP_MAX_SESIONS (in the environment) is not a setting this server reads, so it is ignored: "
-        "did you mean XERO_MCP_MAX_SESSIONS?"]
-    assert unknown_names(Settings.model_fields, {"XERO_MCP_PUBLIC_URL": "x"}, [])  # unknown until it is a field
+        "XERO_MCP_FUTURE_LIMT (in the environment) is not a setting this server reads, so it is ignored: "
+        "did you mean XERO_MCP_FUTURE_LIMIT?"]
+    assert unknown_names(Settings.model_fields, {"XERO_MCP_FUTURE_URL": "x"}, [])  # unknown until it is a field
 
 
 def test_a_url_setting_added_to_the_model_is_checked() -> None:
-    problems = settings_problems(Extended(xero_mcp_public_url="mcp.example.com"))
-    assert [p.name for p in problems] == ["XERO_MCP_PUBLIC_URL"]
-    assert problems[0].sentence() == ("XERO_MCP_PUBLIC_URL 'mcp.example.com' is not an absolute http(s) URL: "
+    problems = settings_problems(Extended(xero_mcp_future_url="mcp.example.com"))
+    assert [p.name for p in problems] == ["XERO_MCP_FUTURE_URL"]
+    assert problems[0].sentence() == ("XERO_MCP_FUTURE_URL 'mcp.example.com' is not an absolute http(s) URL: "
                                       "set it to a full URL such as https://host/path, or unset it")
 
 
@@ -59,5 +59,5 @@ def test_a_token_file_that_cannot_be_written_names_the_path_not_login(tmp_path: 
     store = FileTokenStore(blocker / "tokens.json")
     with pytest.raises(TokenFileUnusable) as caught:
         asyncio.run(store.save(Login(token={"access_token": "a"}, client_id="app")))
-    assert "cannot write the token file" in str(caught.value) and "XERO_TOKEN_FILE" in caught.value.fix
+    assert "the token file" in str(caught.value) and "XERO_TOKEN_FILE" in caught.value.fix
     assert "login" not in str(caught.value)

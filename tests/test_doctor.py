@@ -34,7 +34,7 @@ async def test_a_passing_setup_has_one_summary_line(settings_factory: Any, httpx
     status, lines = await doctor(settings_factory())
     assert status == 0, lines
     assert f"✓ organisation: Demo Company (NZ) ({TENANT}) (XERO_TENANT_ID)" in lines
-    assert f"✓ configuration: XERO_TENANT_ID {TENANT} is a UUID; 5 URLs are absolute http(s) URLs" in lines
+    assert f"✓ configuration: XERO_TENANT_ID {TENANT} is a UUID; 6 URLs are absolute http(s) URLs" in lines
     assert summaries(lines) == [lines[-1]] and re.fullmatch(r"All \d+ checks passed\.", lines[-1])
 
 

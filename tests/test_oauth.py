@@ -419,5 +419,5 @@ async def test_a_store_that_no_longer_holds_a_login_is_an_error_that_says_what_t
         Path(settings.xero_token_file).write_text("not json")  # damaged while the server runs
         sandbox.post("clock", {"advance": 1900})  # the token expires: the store must be read to refresh
         result = await rt.runner.run("xero_contacts_get_contacts", {})
-    assert result.is_error and "not a login this program wrote" in result.text
-    assert "run `xero-contacts-mcp login` again" in result.text and "nothing was sent" in result.text
+    assert result.is_error and "the stored login is damaged: run `xero-contacts-mcp login`" in result.text
+    assert "nothing was sent" in result.text

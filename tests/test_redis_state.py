@@ -133,9 +133,9 @@ async def test_a_retried_save_that_already_landed_is_not_refused(states: tuple[R
 async def test_a_value_that_is_not_a_login_is_a_token_store_error(states: tuple[RedisState, RedisState]) -> None:
     await states[0].client.set(states[0].key("login"), "not json")
     store = RedisTokenStore(states[0])
-    with pytest.raises(TokenStoreError, match="not a login this program wrote"):
+    with pytest.raises(TokenStoreError, match="the stored login is damaged"):
         await store.load()
-    with pytest.raises(TokenStoreError, match="not a login this program wrote"):
+    with pytest.raises(TokenStoreError, match="the stored login is damaged"):
         await store.save(_login("r"))
 
 

@@ -173,7 +173,7 @@ def test_a_corrupt_token_file_says_to_log_in_again(tmp_path: Path) -> None:
     (tmp_path / "tokens.json").write_text("{}")
     doctor = run("doctor", cwd=tmp_path, env={"XERO_TOKEN_FILE": str(tmp_path / "tokens.json")})
     assert doctor.returncode == 1
-    assert "✗ token store: the token file" in doctor.stdout and "→ run `xero-contacts-mcp login`" in doctor.stdout
+    assert "✗ token store: the stored login is damaged: run `xero-contacts-mcp login`" in doctor.stdout
 
 
 @pytest.mark.parametrize(("selection", "selector"), [

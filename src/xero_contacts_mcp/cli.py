@@ -287,12 +287,17 @@ def _dispatch(command: str, ns: argparse.Namespace, settings: Settings) -> int:
     if command == "claude-config":
         import json
 
-        from .doctor import claude_config
+        from .doctor import claude_config, secrets_in
 
-        config = claude_config(settings)
+        config = claude_config(settings, sandbox=bool(ns.sandbox))
         entry = config["mcpServers"]["xero-contacts"]
         entry["args"] += [flag for flag, on in (("--sandbox", ns.sandbox), ("--read-only", ns.read_only)) if on]
         print(json.dumps(config, indent=2))
+        secrets = secrets_in(entry)
+        if secrets:
+            print(f"xero-contacts-mcp: warning: this entry contains secrets ({', '.join(secrets)}); Claude Desktop "
+                  "keeps them in plain text, so keep its config file private and never paste it anywhere.",
+                  file=sys.stderr)
         return EXIT_OK
     raise UsageError(f"unknown command {command!r}")
 
@@ -302,20 +307,27 @@ def _http_options(ns: argparse.Namespace, settings: Settings) -> Any:
     from .tools.selection import split_names
 
     token = settings.xero_mcp_http_token
+    grace = settings.xero_mcp_shutdown_grace
     return HTTPOptions(host=ns.host, port=ns.port, token=token.get_secret_value() if token else None,
                        stateless=settings.xero_mcp_stateless,
                        allowed_origins=split_names(settings.xero_mcp_allowed_origins) or [],
-                       allowed_hosts=split_names(settings.xero_mcp_allowed_hosts) or [])
+                       allowed_hosts=split_names(settings.xero_mcp_allowed_hosts) or [],
+                       graceful_seconds=settings.xero_mcp_retry_deadline if grace is None else grace,
+                       max_connections=settings.xero_mcp_max_connections,
+                       read_timeout=settings.xero_mcp_read_timeout, max_sessions=settings.xero_mcp_max_sessions,
+                       session_idle=settings.xero_mcp_session_idle)
 
 
 async def _serve(settings: Settings, http: Any, sock: Any, hosted: bool) -> None:
     from .runtime import open_runtime
-    from .server.app import build_server
+    from .server.app import InFlight, build_server
     from .tools.runner import UnknownToolError
 
+    calls = InFlight()
     async with open_runtime(settings, hosted=hosted) as runtime:
+        # the client would make up the Idempotency-Key itself; made up here, a call cut off can name it
         server = build_server(runtime.runner, instructions=runtime.listing.instructions,
-                              unknown_tool=UnknownToolError)
+                              unknown_tool=UnknownToolError, calls=calls, idempotency_argument="Idempotency-Key")
         if http is None:
             from .server.stdio import run_stdio
 
@@ -331,11 +343,11 @@ async def _serve(settings: Settings, http: Any, sock: Any, hosted: bool) -> None
             from .server.http import run_http
 
             async with open_hosted(settings, runtime.people) as served:
-                await run_http(server, dataclasses.replace(http, hosted=served), sock)
+                await run_http(server, dataclasses.replace(http, hosted=served), sock, calls)
         else:
             from .server.http import run_http
 
-            await run_http(server, http, sock)
+            await run_http(server, http, sock, calls)
 
 
 def _credential_state(runtime: Any) -> str:
@@ -379,10 +391,17 @@ async def _tenants(settings: Settings) -> int:
     if not connections:
         print("No organisations are connected to these credentials.", file=sys.stderr)
         return EXIT_FAILURE
+    allowed = settings.allowed_tenants()
     width = max(len(str(c.get("tenantName") or "")) for c in connections)
     for c in connections:
         mark = "*" if c["tenantId"] == default else " "
-        print(f"{mark} {c.get('tenantName') or '?':<{width}}  {c['tenantId']}  {c.get('tenantType') or ''}")
+        barred = "  (not in XERO_MCP_ALLOWED_TENANTS)" if allowed is not None and \
+            str(c["tenantId"]).lower() not in allowed else ""
+        print(f"{mark} {c.get('tenantName') or '?':<{width}}  {c['tenantId']}  {c.get('tenantType') or ''}{barred}")
+    if allowed is not None:
+        missing = sorted(allowed - {str(c["tenantId"]).lower() for c in connections})
+        print("Calls may reach only the organisations in XERO_MCP_ALLOWED_TENANTS"
+              + (f"; allowed but not connected: {', '.join(missing)}" if missing else "") + ".", file=sys.stderr)
     return EXIT_OK
 
 

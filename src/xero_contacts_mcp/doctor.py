@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 import sys
@@ -177,14 +178,22 @@ async def _credentials(settings: Settings, record: Callable[[Check], Check]) -> 
         except SharedStateUnavailable as exc:
             record(Check(False, f"token store: {exc}", "start Redis, or fix XERO_MCP_REDIS_URL"))
             return False
-        except TokenStoreError as exc:
-            record(Check(False, f"token store: {exc}", "run `xero-contacts-mcp login` to replace the stored login"))
+        except TokenStoreError as exc:  # damaged or unsafe: the message says what, `fix` how
+            record(Check(False, f"token store: {exc}", "" if exc.fix in str(exc) else exc.fix))
             return False
     if login is not None:
         if isinstance(store, FileTokenStore):
-            mode = stat.S_IMODE(os.stat(store.path).st_mode)
+            mode = stat.S_IMODE(os.stat(store.target).st_mode)
             record(Check(mode & 0o077 == 0, f"token store {store.describe()} readable (mode {mode:o})",
-                         f"chmod 600 {store.describe()}"))
+                         f"chmod 600 {store.target}"))
+            # a refresh rotates the refresh token: one that cannot be saved is lost when the process stops,
+            # so the live checks below (which may refresh) do not run until the directory is writable
+            problem = store.check_writable()
+            if problem is not None:
+                record(Check(False, f"token store: {problem}, so a refreshed login could not be saved",
+                             "make it writable by this user, or set XERO_TOKEN_FILE to a writable place"))
+                return False
+            record(Check(True, f"token store directory {store.target.parent} writable"))
         else:
             record(Check(True, f"token store: {store.describe()}"))
         left = login.expires_at - time.time()
@@ -217,6 +226,7 @@ async def _live(settings: Settings, record: Callable[[Check], Check]) -> None:
         tenant = await _tenant(settings, runtime, record)
         if tenant is False:
             return
+        await _allow_list(settings, runtime.client.tenants, record)
         name = "xero_contacts_get_contact_groups"
         if name not in runtime.runner.names:
             name = runtime.runner.names[0]
@@ -229,6 +239,21 @@ async def _live(settings: Settings, record: Callable[[Check], Check]) -> None:
             record(Check(True, f"API reachable: {name} answered in {took:.0f} ms"))
         else:  # the whole message the model would read, and a fix for its cause
             record(Check(False, f"API call {name} failed:\n{result.text}", _api_fix(settings, recorder.error)))
+
+
+async def _allow_list(settings: Settings, tenants: Any, record: Callable[[Check], Check]) -> None:
+    """Which organisations XERO_MCP_ALLOWED_TENANTS lets calls reach, by name where they are connected."""
+    from .xero.errors import XeroError
+
+    allowed = settings.allowed_tenants()
+    if allowed is None or settings.xero_mcp_sandbox:
+        return
+    names: dict[str, str] = {}
+    if tenants is not None:
+        with contextlib.suppress(XeroError):  # the API check below reports what is wrong with the connection
+            names = {str(c["tenantId"]).lower(): str(c.get("tenantName") or "?") for c in await tenants.connections()}
+    shown = ", ".join(f"{names[t]} ({t})" if t in names else f"{t} (not connected)" for t in sorted(allowed))
+    record(Check(True, f"tenant allow-list (XERO_MCP_ALLOWED_TENANTS): calls may reach only {shown}"))
 
 
 class _Recorder:
@@ -319,12 +344,31 @@ def _api_fix(settings: Settings, exc: Exception | None) -> str:
     return "run `xero-contacts-mcp --debug doctor` to see each request, and fix what it shows"
 
 
-def claude_config(settings: Settings, environ: dict[str, str] | None = None) -> dict[str, Any]:
-    """The `mcpServers` entry for this installation: absolute command, and the XERO_* variables set."""
+#: What the stdio server reads: credentials, where the login lives, tool selection, limits, logging.
+#: Nothing only the HTTP transport (its token, hosts, sessions), `login`/`logout` or hosted mode reads;
+#: a variable added later is left out until it is listed here.
+STDIO_VARIABLES = frozenset({
+    "XERO_CLIENT_ID", "XERO_CLIENT_SECRET", "XERO_ACCESS_TOKEN", "XERO_TENANT_ID", "XERO_SCOPES",
+    "XERO_TOKEN_FILE", "XERO_API_URL", "XERO_CONNECTIONS_URL", "XERO_TOKEN_URL",
+    "XERO_MCP_SANDBOX", "XERO_MCP_READ_ONLY", "XERO_MCP_TOOLSETS", "XERO_MCP_TOOLS", "XERO_MCP_EXCLUDE_TOOLS",
+    "XERO_MCP_TOOLS_FILE", "XERO_MCP_RAW_RESULTS", "XERO_MCP_TIMEOUT", "XERO_MCP_LOG_LEVEL",
+    "XERO_MCP_RETRY_ATTEMPTS", "XERO_MCP_RETRY_DEADLINE", "XERO_MCP_RETRY_MAX_WAIT",
+    "XERO_MCP_TENANT_CONCURRENCY", "XERO_MCP_TENANT_PER_MINUTE", "XERO_MCP_APP_PER_MINUTE",
+    "XERO_MCP_RATE_WINDOW", "XERO_MCP_ALLOWED_TENANTS",
+    "XERO_MCP_REDIS_URL", "XERO_MCP_REDIS_PREFIX", "XERO_MCP_REDIS_LEASE",  # a login kept in Redis
+})
+#: the stdio variables whose values are credentials
+SECRET_VARIABLES = frozenset({"XERO_CLIENT_SECRET", "XERO_ACCESS_TOKEN", "XERO_MCP_REDIS_URL"})
+
+
+def claude_config(settings: Settings, environ: dict[str, str] | None = None, *,
+                  sandbox: bool = False) -> dict[str, Any]:
+    """The `mcpServers` entry for this installation: absolute command, and the variables the stdio server
+    needs that are set (none for the sandbox, which needs no configuration)."""
     import shutil
     from pathlib import Path
 
-    if environ is None:
+    if environ is None and not sandbox:
         from dotenv import dotenv_values  # Claude Desktop will not start the server here: carry .env along
 
         environ = {**{k: v for k, v in dotenv_values(".env").items() if v is not None}, **os.environ}
@@ -333,8 +377,26 @@ def claude_config(settings: Settings, environ: dict[str, str] | None = None) -> 
         command, args = str(Path(script).resolve()), ["serve"]
     else:
         command, args = sys.executable, ["-m", "xero_contacts_mcp", "serve"]
-    env = {k: v for k, v in sorted(environ.items()) if k.startswith("XERO_") and v}
+    env = {k: v for k, v in sorted((environ or {}).items()) if k.upper() in STDIO_VARIABLES and v.strip()}
     entry: dict[str, Any] = {"command": command, "args": args}
     if env:
         entry["env"] = env
     return {"mcpServers": {"xero-contacts": entry}}
+
+
+def secrets_in(entry: dict[str, Any]) -> list[str]:
+    """The names of the credentials an `mcpServers` entry carries (a Redis URL only with a password)."""
+    from .state.redis_url import parse_redis_url
+
+    found = []
+    for name, value in (entry.get("env") or {}).items():
+        if name.upper() not in SECRET_VARIABLES:
+            continue
+        if name.upper() == "XERO_MCP_REDIS_URL":
+            try:
+                if not parse_redis_url(value).password:
+                    continue
+            except ValueError:
+                pass  # unparsable: count it, it may well hold a password
+        found.append(name)
+    return found

@@ -28,7 +28,7 @@ import httpx2
 from .runtime import app, connections_key
 from .settings import DEFAULT_SCOPES, Settings
 from .state.cache import SharedStateUnavailable
-from .state.tokens import Login, TokenStore
+from .state.tokens import Login, TokenStore, UnusableLoginError
 from .stores import Stores, StoresUnavailable, open_stores
 from .xero.oauth import App, with_expiry
 
@@ -214,7 +214,11 @@ async def _login(settings: Settings, store: TokenStore, redirect: Redirect, tena
     chosen = _choose(connections, tenant, say, ask)
     login = Login(token=token, client_id=xero_app.client_id, tenant_id=chosen, connections=connections)
     async with store.lock():
-        existing = await store.load()  # a new login replaces any earlier one, whatever its version
+        try:
+            existing = await store.load()  # a new login replaces any earlier one, whatever its version
+        except UnusableLoginError:  # damaged, or writable by others: replaced by one of our own
+            await store.delete()
+            existing = None
         login.version = existing.version if existing is not None else 0
         login = await store.save(login)
     _summary(login, store, say)
@@ -306,7 +310,14 @@ async def run_logout(settings: Settings, say: Callable[[str], None] | None = Non
 
 async def _logout(settings: Settings, store: TokenStore, say: Callable[[str], None],
                   transport: httpx2.AsyncBaseTransport | None) -> bool:
-    login = await store.load()
+    try:
+        login = await store.load()
+    except UnusableLoginError:  # damaged or unsafe: nothing to revoke with, but it still goes
+        async with store.lock():
+            await store.delete()
+        say(f"Deleted {store.describe()}, which held no usable login, so nothing was revoked at Xero; to be sure, "
+            "disconnect the app under Settings → Connected apps in Xero.")
+        return False
     if login is None:
         say(f"Not logged in (no tokens at {store.describe()}).")
         return True

@@ -6,16 +6,34 @@ import logging
 import re
 import sys
 
-_PATTERNS = [
-    re.compile(r"(?i)(authorization\s*[:=]\s*)(bearer|basic)\s+[^\s'\",]+"),
-    re.compile(r"(?i)((?:bearer|basic)\s+)[A-Za-z0-9\-._~+/]+=*"),
-    re.compile(r"(?i)((?:access|refresh|id)_token|client_secret|code_verifier|password)(['\"]?\s*[:=]\s*['\"]?)[^\s'\"&,}]+"),
-    re.compile(r"(rediss?://[^:/@\s]*:)[^@\s]+(@)"),
+_TOKEN_CHARS = r"A-Za-z0-9\-._~+/"  # noqa: S105 - RFC 6750 b64token (covers Basic base64 too)
+
+#: What a credential looks like, not which words stand near it: prose such as a contact called
+#: "Basic Supplies Ltd" or "Bearer Bonds" passes through untouched. Each pattern keeps its group 1.
+_SHAPES = [
+    # an Authorization header's value, whatever its scheme (as a header line, a dict entry or a repr)
+    re.compile(r"(?i)(\bauthorization['\"]?\s*[:=]\s*['\"]?(?:(?:bearer|basic|digest|token)\s+)?)"
+               r"[^\s'\",}]+"),
+    # a scheme followed by something shaped like a credential: 16+ token characters, letters and digits
+    re.compile(rf"(?i)(\b(?:bearer|basic)\s+)(?=[{_TOKEN_CHARS}]*[0-9])(?=[{_TOKEN_CHARS}]*[A-Za-z])"
+               rf"[{_TOKEN_CHARS}]{{16,}}=*"),
+    # a JWT (Xero's access and id tokens): base64url header.payload.signature, the header starting `eyJ`
+    re.compile(r"()\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*"),
+    # a long opaque token: 40+ hex digits, or 40+ base64url characters mixing upper, lower case and digits
+    # (a UUID, with its hyphens every few characters, is neither)
+    re.compile(r"()\b[0-9a-fA-F]{40,}\b"),
+    re.compile(r"()(?<![A-Za-z0-9_-])(?=[A-Za-z0-9_-]*[0-9])(?=[A-Za-z0-9_-]*[a-z])(?=[A-Za-z0-9_-]*[A-Z])"
+               r"[A-Za-z0-9_-]{40,}(?![A-Za-z0-9_-])"),
+    # a credential's own field name with its value (form bodies, JSON, reprs)
+    re.compile(r"(?i)(\b(?:(?:access|refresh|id)_token|client_secret|code_verifier|password)['\"]?\s*[:=]\s*['\"]?)"
+               r"[^\s'\"&,}]+"),
+    # the password in a Redis URL
+    re.compile(r"(rediss?://[^:/@\s]*:)[^@\s]+(?=@)"),
 ]
 
 
 class RedactingFilter(logging.Filter):
-    """Scrubs known secret values and anything shaped like a credential from every record."""
+    """Scrubs the configured secret values and anything shaped like a credential from every record."""
 
     def __init__(self, secrets: list[str] | None = None) -> None:
         super().__init__()
@@ -26,12 +44,11 @@ class RedactingFilter(logging.Filter):
             self.secrets.append(secret)
 
     def redact(self, text: str) -> str:
-        for secret in self.secrets:
+        for secret in sorted(self.secrets, key=len, reverse=True):  # a secret containing another goes whole
             text = text.replace(secret, "[redacted]")
-        text = _PATTERNS[0].sub(r"\1\2 [redacted]", text)
-        text = _PATTERNS[1].sub(r"\1[redacted]", text)
-        text = _PATTERNS[2].sub(r"\1\2[redacted]", text)
-        return _PATTERNS[3].sub(r"\1[redacted]\2", text)
+        for shape in _SHAPES:
+            text = shape.sub(r"\1[redacted]", text)
+        return text
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()

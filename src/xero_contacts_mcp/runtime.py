@@ -15,16 +15,17 @@ from . import logs
 from .settings import HostedConfigError, Settings
 from .state.cache import MemoryCache, SharedCache
 from .state.limiter import Limiter, LocalLimiter
-from .state.tokens import TokenStore, TokenStoreError
+from .state.tokens import TokenStore, TokenStoreError, UnusableLoginError
 from .stores import limits, open_stores
 from .tools.catalogue import Catalogue, load_catalogue
 from .tools.listing import Listing, from_catalogue, load_listing
 from .tools.runner import ToolRunner
 from .tools.selection import select, split_names
-from .xero.auth import NoCredentials
+from .xero.auth import AllowedTenants, NoCredentials
 from .xero.client import ClientConfig, XeroClient
 from .xero.oauth import App, CustomConnection, OAuth2Auth, StaticToken, StoredLogin, TokenSource
 from .xero.retry import RetryPolicy
+from .xero.tenants import Tenants
 
 if TYPE_CHECKING:
     from .state.people import PeopleStore
@@ -63,7 +64,11 @@ async def token_source(settings: Settings, store: TokenStore, cache: SharedCache
     """Which credentials win: XERO_ACCESS_TOKEN > a stored login > client id + secret (Custom Connection) > none."""
     if settings.xero_access_token is not None:
         return StaticToken(settings.xero_access_token.get_secret_value())
-    login = await store.load()
+    try:
+        login = await store.load()
+    except UnusableLoginError as exc:  # serve anyway: each call says what to fix (a new login heals it)
+        log.error("%s", exc)
+        return StoredLogin(store, app(settings), transport)
     if login is not None:
         return StoredLogin(store, app(settings, login.client_id), transport)
     if settings.xero_client_id and settings.xero_client_secret is not None:
@@ -206,12 +211,18 @@ async def open_runtime(settings: Settings, *, transport: httpx2.AsyncBaseTranspo
             config = ClientConfig(settings.xero_api_url, settings.xero_tenant_id, settings.xero_mcp_timeout,
                                   retry_policy(settings))
             connections_url = settings.xero_connections_url
+        allowed = settings.allowed_tenants()
+        # the sandbox is no real organisation; without credentials, that is what every call says first
+        if allowed is not None and not settings.xero_mcp_sandbox and not isinstance(auth, NoCredentials):
+            auth = AllowedTenants(auth, allowed)
         # hosted: a person's default is their only organisation, read from their connections (shared, and
         # replaced when they sign in again), never from a token set another replica may hold an older copy of
         stored_tenant = source.tenant_id if isinstance(source, StoredLogin) else None
         client = XeroClient(config, auth, transport, limiter, connections_url=connections_url,
                             stored_tenant=stored_tenant, cache=cache, cache_key=connections_key(settings),
                             per_person=per_person)
+        if isinstance(client.tenants, Tenants):  # hosted mode's per-person choice is checked by AllowedTenants
+            client.tenants.allowed = allowed  # the only allowed organisation is the default, not the only one
         stack.push_async_callback(client.aclose)
         redactor = logs.RedactingFilter(settings.secrets())
         if sandbox is not None:

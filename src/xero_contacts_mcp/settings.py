@@ -5,6 +5,7 @@ Precedence: command-line flag (passed as init arguments) > environment > `.env` 
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
 from pydantic import Field, SecretStr, ValidationInfo, field_validator
@@ -67,6 +68,18 @@ class Settings(BaseSettings):
     #: Xero's OpenID Connect keys and issuer, against which id_tokens are verified
     xero_jwks_url: str = "https://identity.xero.com/.well-known/openid-configuration/jwks"
     xero_issuer: str = "https://identity.xero.com"
+    # HTTP hardening (docs/security.md):
+    #: open connections at most (None: derived from the file-descriptor limit, RLIMIT_NOFILE)
+    xero_mcp_max_connections: int | None = Field(default=None, ge=1)
+    #: seconds a connection has to deliver a complete request, headers and body, before it is closed
+    xero_mcp_read_timeout: float = Field(default=10.0, gt=0, le=600)
+    #: stateful HTTP sessions at most, and the idle seconds after which one is closed
+    xero_mcp_max_sessions: int = Field(default=1000, ge=1)
+    xero_mcp_session_idle: float = Field(default=600.0, gt=0, le=86_400)
+    #: on SIGTERM, seconds in-flight calls get to finish (None: the call deadline, XERO_MCP_RETRY_DEADLINE)
+    xero_mcp_shutdown_grace: float | None = Field(default=None, ge=0, le=3600)
+    #: the only organisations (tenant ids, comma-separated) calls may reach; unset: every connected one
+    xero_mcp_allowed_tenants: str | None = None
 
     @field_validator("*", mode="before")
     @classmethod
@@ -120,6 +133,30 @@ class Settings(BaseSettings):
                                     "python -c \"from cryptography.fernet import Fernet; "
                                     "print(Fernet.generate_key().decode())\"")
         return fernet_keys(self.xero_mcp_encryption_key)
+    @field_validator("xero_mcp_allowed_tenants")
+    @classmethod
+    def _allowed_tenants(cls, value: str | None, info: ValidationInfo) -> str | None:
+        """Tenant ids are UUIDs (kept in canonical lower-case form), and XERO_TENANT_ID must be one of
+        them: anything else is a start-up error (exit 2)."""
+        if value is None:
+            return None
+        allowed: list[str] = []
+        for tenant in (part.strip() for part in value.split(",") if part.strip()):
+            try:
+                allowed.append(str(uuid.UUID(tenant)))
+            except ValueError:
+                raise ValueError(f"{tenant!r} is not a tenant id (a UUID, as `xero-contacts-mcp tenants` lists "
+                                 "them); give a comma-separated list of them") from None
+        allowed = list(dict.fromkeys(allowed))
+        default = info.data.get("xero_tenant_id")
+        if allowed and default and default.strip().lower() not in allowed:
+            raise ValueError(f"XERO_TENANT_ID {default} is not one of them; add it, or change XERO_TENANT_ID")
+        return ",".join(allowed) or None
+
+    def allowed_tenants(self) -> frozenset[str] | None:
+        """The tenant allow-list (lower-case ids), or None when every connected organisation is allowed."""
+        value = self.xero_mcp_allowed_tenants
+        return frozenset(value.split(",")) if value else None
 
     def secrets(self) -> list[str]:
         """Every configured secret value, for log redaction."""

@@ -38,6 +38,40 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+MISDIRECTED = b'{"error":"misdirected_request","error_description":"this sandbox answers only loopback host names"}'
+
+
+class LoopbackHostOnly:
+    """ASGI wrapper: a request whose Host is not a loopback name gets 421. The sandbox hands out its token
+    and app secrets at /_sandbox/info; without this, a web page whose name is rebound to 127.0.0.1 (DNS
+    rebinding) could read them, as the browser then sends the page's own name as Host."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and not _loopback_host(dict(scope.get("headers") or []).get(b"host", b"")):
+            await send({"type": "http.response.start", "status": 421, "headers": [
+                (b"content-type", b"application/json"), (b"content-length", str(len(MISDIRECTED)).encode())]})
+            await send({"type": "http.response.body", "body": MISDIRECTED})
+            return
+        await self.app(scope, receive, send)
+
+
+def _loopback_host(value: bytes) -> bool:
+    """`localhost`, `127.0.0.1`, `[::1]` (any loopback address), with or without a port."""
+    host = value.decode("latin-1").strip().lower()
+    if host.startswith("["):
+        name, _, rest = host[1:].partition("]")
+        if rest and not (rest.startswith(":") and rest[1:].isdigit()):
+            return False
+    else:
+        name, _, port = host.partition(":")
+        if port and not port.isdigit():
+            return False
+    return bool(name) and is_loopback(name)
+
+
 class _HideDrops(logging.Filter):
     """Injected drops are intended; keep uvicorn from logging them as application crashes."""
 
@@ -101,7 +135,7 @@ def run(host: str = "127.0.0.1", port: int = 8765, *, empty: bool = False, confi
     bound_port = sock.getsockname()[1]
     server = _make_server(
         uvicorn.Config(
-            sandbox.app,
+            LoopbackHostOnly(sandbox.app),
             http="h11",
             lifespan="off",
             access_log=False,

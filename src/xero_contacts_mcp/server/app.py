@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import uuid
 from typing import Any, Protocol
 
+import anyio
 from mcp import MCPError
 from mcp.server import Server, ServerRequestContext
 from mcp.types import (
@@ -67,20 +69,73 @@ def error_result(text: str) -> CallToolResult:
     return CallToolResult(content=[TextContent(type="text", text=text)], is_error=True)
 
 
-def build_server(runner: Runner, *, instructions: str, unknown_tool: type[Exception] = LookupError) -> Server:
-    """The MCP server. `unknown_tool` is the exception the runner raises for a name it does not serve."""
+class InFlight:
+    """The tool calls being served, so that a stopping server can cut off those that outlive its grace
+    period and still answer each one (an isError result) instead of dropping the connection."""
+
+    def __init__(self) -> None:
+        self.scopes: set[anyio.CancelScope] = set()
+        self.reason = ""
+
+    @property
+    def count(self) -> int:
+        return len(self.scopes)
+
+    def interrupt(self, reason: str) -> int:
+        """Cut off every call in flight; `reason` completes "<tool> was cut off: …". Returns how many."""
+        self.reason = reason
+        for scope in self.scopes:
+            scope.cancel()
+        return len(self.scopes)
+
+
+def cut_off_text(definition: Definition | None, name: str, arguments: dict[str, Any], reason: str,
+                 idempotency_argument: str | None) -> str:
+    text = f"{name} was cut off: {reason}."
+    if definition is not None and definition.annotations["readOnlyHint"]:
+        return text + " It only reads, so nothing changed; call it again in a moment."
+    key = arguments.get(idempotency_argument) if idempotency_argument else None
+    if key:
+        return text + (f" It may already have been applied. Call {name} again in a moment with the same arguments "
+                       f"and {idempotency_argument} \"{key}\" so it is applied at most once.")
+    return text + " It may already have been applied: check (read the record) before calling it again."
+
+
+def build_server(runner: Runner, *, instructions: str, unknown_tool: type[Exception] = LookupError,
+                 calls: InFlight | None = None, idempotency_argument: str | None = None) -> Server:
+    """The MCP server. `unknown_tool` is the exception the runner raises for a name it does not serve.
+
+    `calls` tracks calls in flight for a graceful stop. `idempotency_argument` names an argument that makes
+    a write safe to repeat: a tool that writes and takes it gets a fresh one when the caller gave none, so
+    that a call cut off by a shutdown can be answered with the key to repeat it with."""
     definitions = runner.definitions()
     listing = ListToolsResult(tools=[to_tool(d) for d in definitions])
     schemas = {d.name: d.input_schema for d in definitions}
+    by_name: dict[str, Definition] = {d.name: d for d in definitions}
+    in_flight = calls or InFlight()
+
+    def keyed(definition: Definition | None, arguments: dict[str, Any]) -> dict[str, Any]:
+        if (idempotency_argument is None or definition is None or definition.annotations["readOnlyHint"]
+                or idempotency_argument not in definition.input_schema.get("properties", {})
+                or arguments.get(idempotency_argument)):
+            return arguments
+        return {**arguments, idempotency_argument: str(uuid.uuid4())}
 
     async def list_tools(ctx: ServerRequestContext[Any], params: PaginatedRequestParams | None) -> ListToolsResult:
         return listing
 
     async def call_tool(ctx: ServerRequestContext[Any], params: CallToolRequestParams) -> CallToolResult:
+        definition = by_name.get(params.name)
+        arguments = keyed(definition, params.arguments or {})
+        scope = anyio.CancelScope()
+        in_flight.scopes.add(scope)
         try:
             # hosted mode: the call acts as the person its MCP token stands for (None otherwise)
-            with acting_as(person_of(ctx.request)):
-                outcome: Outcome = await runner.run(params.name, params.arguments)
+            with scope, acting_as(person_of(ctx.request)):
+                outcome: Outcome = await runner.run(params.name, arguments)
+            if scope.cancelled_caught:
+                return error_result(cut_off_text(definition, params.name, arguments or {}, in_flight.reason,
+                                                 idempotency_argument))
         except unknown_tool:
             raise MCPError(code=INVALID_PARAMS, message=f"Unknown tool: {params.name}") from None
         except Exception:
@@ -88,6 +143,8 @@ def build_server(runner: Runner, *, instructions: str, unknown_tool: type[Except
             log.exception("%s crashed", params.name)
             return error_result(f"{params.name} failed unexpectedly inside the server (details are in its log). "
                                 "Nothing more is known about whether Xero received the call.")
+        finally:
+            in_flight.scopes.discard(scope)
         return CallToolResult(
             content=[TextContent(type="text", text=outcome.text)],
             structured_content=outcome.data,

@@ -36,7 +36,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from .cache import SharedStateUnavailable
 from .redis_url import RedisURL, parse_redis_url
-from .tokens import Login, LoginCodec, PlainCodec, StaleWriteError, TokenStoreError, UnreadableLoginError
+from .tokens import DamagedLoginError, Login, LoginCodec, PlainCodec, StaleWriteError, TokenStoreError
 
 log = logging.getLogger(__name__)
 
@@ -275,19 +275,21 @@ class RedisTokenStore:
         return f"Redis {self.state.url.safe}, key {self._key}"
 
     async def load(self) -> Login | None:
-        with self.state.guard("reading the login"):
-            text = await self.state.client.get(self._key)
+        try:
+            with self.state.guard("reading the login"):
+                text = await self.state.client.get(self._key)
+        except UnicodeDecodeError:  # the client decodes replies as UTF-8; this value is not text
+            raise DamagedLoginError(self.describe(), "not UTF-8 text") from None
         return None if text is None else self._parse(str(text))
 
     def _parse(self, text: str) -> Login:
         try:
             return self.codec.loads(text)
-        except ValueError:
-            raise self._not_a_login() from None
+        except ValueError as exc:
+            raise DamagedLoginError(self.describe(), str(exc)) from None
 
     def _not_a_login(self) -> TokenStoreError:
-        return UnreadableLoginError(f"the login in {self.describe()} is not a login this program wrote; "
-                               "run `xero-contacts-mcp login` again")
+        return DamagedLoginError(self.describe(), "not JSON")
 
     async def save(self, login: Login) -> Login:
         """Compare-and-set on the version, atomically in Redis (callers hold the lock; this guards

@@ -4,13 +4,22 @@ A crash at any moment leaves either the old file or the new one, never half of o
 the same directory, fsync, rename, fsync of the directory). The lock (a sibling `.lock` file, via
 filelock) is what makes refreshing single-flight across processes: the holder re-reads the file
 inside it, so a process that finds a fresher token uses it instead of spending the refresh token.
+
+A symlinked token file is written through to its target (the link stays). Loading refuses a file
+that another user could have written (group/world-writable, owned by someone else, or in a
+world-writable directory without the sticky bit): its refresh token could be a planted one. Every
+kind of damage (bytes that are not UTF-8, JSON that is not a login, a non-numeric `expires_at`…)
+is one error, DamagedLoginError, that says to log in again.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
+import math
 import os
+import stat
 import sys
 import tempfile
 import time
@@ -53,14 +62,41 @@ class Login:
 
     @classmethod
     def from_json(cls, text: str) -> Login:
-        """The login a store holds; ValueError when the text is not a login this program wrote."""
+        """The login a store holds; ValueError (saying what is wrong, never quoting it) when the text is
+        not a login this program wrote. Checked field by field, so a damaged value fails here, at load,
+        and not later as a raw Python error in the middle of a call."""
         try:
             data = json.loads(text)
-            return cls(token=dict(data["token"]), client_id=str(data["client_id"]), tenant_id=data.get("tenant_id"),
-                       connections=list(data.get("connections") or []), saved_at=float(data.get("saved_at") or 0),
-                       version=int(data.get("version") or 0))
-        except (ValueError, KeyError, TypeError):
-            raise ValueError("not a login") from None
+        except ValueError:
+            raise ValueError("not JSON") from None
+        if not isinstance(data, dict):
+            raise ValueError("not a JSON object")
+        token, client_id = data.get("token"), data.get("client_id")
+        if not isinstance(token, dict):
+            raise ValueError("no token set")
+        if not isinstance(token.get("access_token"), str) or not token["access_token"]:
+            raise ValueError("no access_token")
+        if token.get("refresh_token") is not None and not isinstance(token["refresh_token"], str):
+            raise ValueError("refresh_token is not a string")
+        if not _number(token.get("expires_at", 0)):
+            raise ValueError("expires_at is not a number")
+        if not isinstance(client_id, str) or not client_id:
+            raise ValueError("no client_id")
+        tenant_id, connections = data.get("tenant_id"), data.get("connections") or []
+        if tenant_id is not None and not isinstance(tenant_id, str):
+            raise ValueError("tenant_id is not a string")
+        if not isinstance(connections, list) or not all(isinstance(c, dict) for c in connections):
+            raise ValueError("connections is not a list of organisations")
+        saved_at, version = data.get("saved_at") or 0, data.get("version") or 0
+        if not _number(saved_at) or not isinstance(version, int) or isinstance(version, bool) or version < 0:
+            raise ValueError("saved_at or version is not a number")
+        return cls(token=dict(token), client_id=client_id, tenant_id=tenant_id, connections=list(connections),
+                   saved_at=float(saved_at), version=version)
+
+
+def _number(value: object) -> bool:
+    """A finite int or float (what `with_expiry` writes); not a bool, not a numeric string."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 class LoginCodec(Protocol):
@@ -113,6 +149,9 @@ class TokenStore(Protocol):
 class TokenStoreError(Exception):
     """The store exists but cannot be read or written; the message says which store and why."""
 
+    #: what a person does about it (doctor shows it under the check)
+    fix: str = "run `xero-contacts-mcp login`"
+
 
 class TokenFileUnusable(TokenStoreError):
     """The token file's path or permissions are at fault, not the login in it: `login` would not help."""
@@ -145,6 +184,37 @@ class StaleWriteError(TokenStoreError):
     """Someone saved a newer login since this one was read; re-read instead of overwriting it."""
 
 
+class UnusableLoginError(TokenStoreError):
+    """What is stored cannot be used, but a new `login` may replace it (a damaged or unsafe file)."""
+
+
+class DamagedLoginError(UnusableLoginError, UnreadableLoginError):
+    """The stored value is not a login this program wrote: one message for every kind of damage."""
+
+    def __init__(self, where: str, why: str) -> None:
+        super().__init__(f"the stored login is damaged: run `xero-contacts-mcp login` (in {where}: {why})")
+
+
+class UnsafeTokenFileError(UnusableLoginError):
+    """The token file (or its directory) can be written by another user, so its contents are not trusted."""
+
+    def __init__(self, message: str, fix: str) -> None:
+        super().__init__(f"{message}; refusing to use it. Fix: {fix}")
+        self.fix = fix
+
+
+class TokenSaveError(TokenFileUnusable):
+    """The store refused a write (read-only directory, full disk, Redis down); the message names the place
+    and the operating system's error, `fix` what to do (kept apart: the caller words the advice)."""
+
+    def __init__(self, what: str, fix: str) -> None:
+        super().__init__(what, fix)
+        self.args = (what,)
+
+    def __str__(self) -> str:
+        return self.what
+
+
 def default_token_file() -> Path:
     return user_dir("config") / "tokens.json"
 
@@ -158,46 +228,93 @@ class FileTokenStore:
     def describe(self) -> str:
         return str(self.path)
 
+    @property
+    def target(self) -> Path:
+        """The file actually written: the token file, or the end of its symlink chain (which may not exist yet)."""
+        return Path(os.path.realpath(self.path)) if self.path.is_symlink() else self.path
+
     async def load(self) -> Login | None:
         return self._read()
 
     def _read(self) -> Login | None:
         try:
-            text = self.path.read_text(encoding="utf-8")
+            raw = self.path.read_bytes()
         except FileNotFoundError:
             return None
         except OSError as exc:
             raise _unusable("read", self.path, exc) from None
+        self._check_safe()
         try:
-            return self.codec.loads(text)
-        except ValueError:
-            raise UnreadableLoginError(f"the token file {self.path} is not a login this program wrote; "
-                                  "run `xero-contacts-mcp login` again") from None
+            return self.codec.loads(raw.decode("utf-8"))
+        except UnicodeDecodeError:
+            raise DamagedLoginError(str(self.path), "not UTF-8 text") from None
+        except ValueError as exc:
+            raise DamagedLoginError(str(self.path), str(exc)) from None
+
+    def _check_safe(self) -> None:
+        """Refuse a file another user could have written (POSIX only: Windows has no such mode bits)."""
+        if sys.platform == "win32":
+            return
+        target = self.target
+        folders = dict.fromkeys([target.parent, self.path.parent])  # a symlink's own directory too
+        try:
+            info, modes = target.stat(), {folder: folder.stat().st_mode for folder in folders}
+        except OSError as exc:
+            raise TokenStoreError(f"cannot inspect the token file {target}: {exc.strerror}") from None
+        mode, me = stat.S_IMODE(info.st_mode), os.geteuid()
+        if info.st_uid != me:
+            raise UnsafeTokenFileError(f"the token file {target} is owned by another user (uid {info.st_uid}, "
+                                       f"this process runs as uid {me})",
+                                       f"`chown {me} {target}` if you trust it, or run `xero-contacts-mcp login` "
+                                       "to replace it")
+        if mode & 0o022:
+            raise UnsafeTokenFileError(f"the token file {target} can be written by other users (mode {mode:o})",
+                                       f"`chmod 600 {target}` if you trust it, or run `xero-contacts-mcp login` "
+                                       "to replace it")
+        for folder, folder_mode in modes.items():
+            if folder_mode & stat.S_IWOTH and not folder_mode & stat.S_ISVTX:
+                raise UnsafeTokenFileError(f"the token file's directory {folder} can be written by every user "
+                                           "(anyone could replace the file)",
+                                           f"`chmod o-w {folder}`, or set XERO_TOKEN_FILE to a private directory")
 
     async def save(self, login: Login) -> Login:
         """Compare-and-set on the version (callers hold the lock; this guards against those that do not)."""
-        current = self._read() if self.path.exists() else None
+        current = self._read()
         stored = current.version if current is not None else 0
         if stored != login.version:
             what = f"version {stored} is stored" if current is not None else "no login is stored"
             raise StaleWriteError(f"the login in {self.path} changed since it was read ({what}, "
                                   f"not version {login.version})")
         saved = replace(login, saved_at=time.time(), version=login.version + 1)
-        self._write(saved)
+        try:
+            self._write(saved)
+        except OSError as exc:
+            raise self._save_failed(exc) from None
         return saved
 
+    def _save_failed(self, exc: OSError) -> TokenSaveError:
+        folder = self.target.parent
+        reason = exc.strerror or type(exc).__name__
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            fix = f"free disk space on the file system of {folder}"
+        elif isinstance(exc, PermissionError) or exc.errno == errno.EROFS:
+            fix = f"make {folder} writable by this user{_uid()}, or set XERO_TOKEN_FILE to a writable place"
+        else:
+            fix = _unusable("write", self.target, exc).fix
+        return TokenSaveError(f"cannot write the token file {self.target}: {reason} (errno {exc.errno})", fix)
+
     def _write(self, login: Login) -> None:
-        try:
-            write_private(self.path, self.codec.dumps(login).encode())
-        except OSError as exc:
-            raise _unusable("write", self.path, exc) from None
+        """Atomic replace of the target (through a symlink: the link stays and points at the new file)."""
+        write_private(self.target, self.codec.dumps(login).encode())
 
     async def delete(self) -> bool:
+        """Deletes the login (a symlink's target; the link is left, so the next login writes through it again)."""
+        target = self.target
         try:
-            self.path.unlink()
+            target.unlink()
         except FileNotFoundError:
             return False
-        _fsync_dir(self.path.parent)
+        _fsync_dir(target.parent)
         return True
 
     @asynccontextmanager
@@ -206,10 +323,7 @@ class FileTokenStore:
 
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        except OSError as exc:
-            raise _unusable("write", self.path, exc) from None
-        lock = AsyncFileLock(str(self._lock_path), timeout=wait, mode=0o600)
-        try:
+            lock = AsyncFileLock(str(self._lock_path), timeout=wait, mode=0o600)
             await lock.acquire()
         except Timeout:
             raise TokenStoreError(f"another process held the login lock {self._lock_path} for more than "
@@ -220,6 +334,22 @@ class FileTokenStore:
             yield
         finally:
             await lock.release()
+
+    def check_writable(self) -> str | None:
+        """Why a save would fail now (None: it would not), by creating and removing a file beside the target."""
+        folder = self.target.parent
+        try:
+            folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+            fd, probe = tempfile.mkstemp(prefix=".tokens-", suffix=".probe", dir=folder)
+            os.close(fd)
+            os.unlink(probe)
+        except OSError as exc:
+            return f"{folder} is not writable: {exc.strerror or exc}"
+        return None
+
+
+def _uid() -> str:
+    return f" (uid {os.geteuid()})" if hasattr(os, "geteuid") else ""
 
 
 def write_private(path: Path, data: bytes) -> None:

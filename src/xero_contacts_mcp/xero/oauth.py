@@ -3,7 +3,9 @@
 authlib speaks the protocol (refresh and client_credentials grants, client authentication). This
 module closes the gaps it leaves open for Xero: a refresh is single-flight in the process (a lock)
 and across processes (the token store's lock, re-reading the store inside it); the new token set is
-persisted before it is used; `expires_at` is computed when only `expires_in` comes back; a 401
+persisted before it is used, and when the store refuses it (read-only directory, full disk, Redis
+down) it is kept in memory, used, and saved again on every later call, and no second refresh is
+spent until it is saved; `expires_at` is computed when only `expires_in` comes back; a 401
 `TokenExpired` triggers one refresh and one retry; `invalid_grant` is latched so waiters fail fast
 with one clear instruction instead of a retry storm. Token calls use their own client, so API-only
 headers (`xero-tenant-id`, `Idempotency-Key`) never reach the token endpoint.
@@ -20,8 +22,8 @@ from typing import Any, Protocol
 import anyio
 import httpx2
 
-from ..state.cache import MemoryCache, SharedCache
-from ..state.tokens import Login, StaleWriteError, TokenStore
+from ..state.cache import MemoryCache, SharedCache, SharedStateUnavailable
+from ..state.tokens import Login, StaleWriteError, TokenStore, TokenStoreError
 from .errors import NotConfiguredError, XeroError
 
 log = logging.getLogger(__name__)
@@ -35,6 +37,11 @@ class LoginRequiredError(NotConfiguredError):
 
 class TokenEndpointError(XeroError):
     """Xero's identity service failed (5xx, unreachable, or an answer that is not a token)."""
+
+
+class LoginUnsavedError(XeroError):
+    """A refreshed login could not be saved and its access token has run out: refreshing again would spend
+    the only copy of a rotated refresh token, so the call stops here until the operator fixes the store."""
 
 
 class TokenSource(Protocol):
@@ -145,6 +152,9 @@ class StoredLogin:
         self._failed: XeroError | None = None
         self._failed_version = -1  # the stored login's version that failed (a new `login` clears the latch)
         self._failed_refresh: str | None = None
+        #: a refreshed login the store refused: the only copy of its refresh token, saved again on each call
+        self._unsaved: Login | None = None
+        self._unsaved_why = self._unsaved_fix = ""
         self.refreshes = 0  # refreshes this process made (observability, tests)
 
     async def current(self) -> Login | None:
@@ -176,6 +186,10 @@ class StoredLogin:
             return (await self._refresh(rejected)).access_token
 
     async def _current(self) -> Login:
+        if self._unsaved is not None:
+            await self._save_unsaved()
+            if self._unsaved is not None:
+                return self._unsaved
         if self._failed is not None:
             stored = await self.store.load()  # one read per call while failed: a new `login` heals every replica
             if stored is None or (stored.version == self._failed_version
@@ -193,7 +207,46 @@ class StoredLogin:
         self._failed, self._failed_version, self._failed_refresh = error, login.version, login.refresh_token
         return error
 
+    async def _save_unsaved(self) -> None:
+        """Try again to save the refreshed login kept in memory (it stays in memory while the store refuses)."""
+        pending = self._unsaved
+        assert pending is not None
+        try:
+            async with self.store.lock():
+                saved = await self.store.save(pending)
+        except StaleWriteError:
+            # a new `login` (or a logout) since: it wins, and our rotated token is no longer needed
+            self._unsaved, self._login = None, await self.store.load()
+            log.warning("the stored Xero login changed while a refreshed one waited to be saved; using the stored one")
+            if self._login is None:
+                raise _logged_out() from None
+            return
+        except (TokenStoreError, SharedStateUnavailable) as exc:
+            self._note_unsaved(exc)
+            return
+        self._unsaved, self._login = None, saved
+        log.warning("saved the refreshed Xero login to %s; the store works again", self.store.describe())
+
+    def _note_unsaved(self, exc: Exception) -> None:
+        """One log line for the operator per distinct reason (not one per call)."""
+        why = str(exc).rstrip(". ")
+        fix = getattr(exc, "fix", "") if isinstance(exc, TokenStoreError) else ""
+        fix = fix or "make the shared state (Redis at XERO_MCP_REDIS_URL) answer again"
+        if why != self._unsaved_why:
+            self._unsaved_why, self._unsaved_fix = why, fix
+            log.error("KEEPING A REFRESHED XERO LOGIN IN MEMORY ONLY: %s. Fix: %s; the next call then saves it. "
+                      "If this process stops first, the login is lost and `xero-contacts-mcp login` is needed.",
+                      why, fix)
+
+    def _unsaved_error(self) -> LoginUnsavedError:
+        return LoginUnsavedError(
+            f"The refreshed Xero login could not be saved ({self._unsaved_why}) and its access token has now "
+            "expired, so this server will not refresh it again until it is saved (that would spend the only copy "
+            f"of its refresh token): ask the operator to {self._unsaved_fix}, then call the tool again.")
+
     async def _refresh(self, stale: str) -> Login:
+        if self._unsaved is not None:
+            raise self._unsaved_error()
         async with self.store.lock():
             disk = await self.store.load()
             if disk is None:  # logged out (perhaps from another machine) since this process read it
@@ -218,6 +271,7 @@ class StoredLogin:
             token.setdefault("refresh_token", base.refresh_token)
             login = Login(token=token, client_id=base.client_id, tenant_id=base.tenant_id,
                           connections=base.connections, version=base.version)
+            self.refreshes += 1
             try:
                 # persisted before use: a crash now cannot lose the rotated refresh token
                 login = await self.store.save(login)
@@ -228,8 +282,12 @@ class StoredLogin:
                     self._login = None
                     raise _logged_out() from None
                 login = newer
+            except (TokenStoreError, SharedStateUnavailable) as exc:
+                # the only copy of the rotated refresh token is this one: keep it, use it, save it later
+                self._unsaved = self._login = login
+                self._note_unsaved(exc)
+                return login
             self._login = login
-            self.refreshes += 1
             log.info("refreshed the Xero access token (valid until %s)",
                      time.strftime("%H:%M:%S", time.localtime(login.expires_at)))
             return login

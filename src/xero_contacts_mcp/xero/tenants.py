@@ -7,6 +7,8 @@ agent or person can pick. Connections are cached and refreshed after a 403 (a di
 In hosted mode (`PersonTenants`) the same logic runs per person, over that person's own connections,
 and strictly: a tenant the call names must be one of theirs, else nothing is sent and the error lists
 their own organisations (never anyone else's).
+With an allow-list (XERO_MCP_ALLOWED_TENANTS) only the allowed organisations count: the only allowed
+one is chosen, and only allowed ones are offered.
 """
 
 from __future__ import annotations
@@ -42,6 +44,8 @@ class Tenants:
         self._key = key
         self._lock = anyio.Lock()
         self.strict = strict
+        #: XERO_MCP_ALLOWED_TENANTS as lower-case ids (None: every connected organisation may be chosen)
+        self.allowed: frozenset[str] | None = None
 
     async def choose(self, named: str | None) -> str:
         """The tenant a call uses: `named` (checked against the connections when strict), else the default."""
@@ -86,6 +90,13 @@ class Tenants:
         if stored:
             return stored
         connections = await self.connections()
+        if self.allowed is not None:
+            connections = [c for c in connections if str(c["tenantId"]).lower() in self.allowed]
+            if not connections:
+                raise TenantRequiredError(
+                    "None of the connected Xero organisations is in this server's allow-list "
+                    f"(XERO_MCP_ALLOWED_TENANTS: {', '.join(sorted(self.allowed))}), so nothing was sent. Pass "
+                    "xero-tenant-id with one of those ids, or ask the operator to connect or allow the organisation.")
         if len(connections) == 1:
             return str(connections[0]["tenantId"])
         if self.strict:
