@@ -50,6 +50,11 @@ class Node(_Strict):
     """Response fields a fetched record carries (each also in `ignore`): published as `readOnly`, with an
     optional description, so a model knows that echoing them back into a write is harmless and changes nothing."""
     advertise: dict[str, Any] | None = None
+    publish: dict[str, dict[str, Any] | None] | None = None
+    """(with `ref`) what this use publishes for fields of the shared schema, where one text cannot fit every
+    tool: a field's keys here replace the shared ones (`description`, `advertise`); null leaves the field out
+    of this tool's published schema. Publishing only: input is validated as the shared schema says (a value
+    Xero would ignore is refused by the tool's `refuse` rules, or answered by Xero)."""
 
     @model_validator(mode="after")
     def _typed(self) -> Node:
@@ -361,6 +366,14 @@ def _check_node(node: Node, schemas: dict[str, Node], where: str, depth: int = 0
         raise CatalogueError(f"{where}: read_only fields must also be in ignore (they are dropped on input)")
     if node.ref is not None:
         _check_node(schemas[node.ref], schemas, f"{where} → {node.ref}", depth + 1)
+        shared = {**(schemas[node.ref].properties or {}), **(schemas[node.ref].read_only or {})}
+        for key, override in (node.publish or {}).items():
+            if key not in shared:
+                raise CatalogueError(f"{where}: publish names {key!r}, not a field of {node.ref}")
+            if override and set(override) - {"description", "advertise"}:
+                raise CatalogueError(f"{where}: publish.{key} may set only description and advertise")
+    elif node.publish is not None:
+        raise CatalogueError(f"{where}: publish needs a ref (it adjusts a shared schema's fields)")
     if node.items is not None:
         _check_node(node.items, schemas, f"{where}[]", depth + 1)
     for key, child in (node.properties or {}).items():
