@@ -14,7 +14,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from .catalogue import FollowUp, ToolSpec
+from .catalogue import FollowUp, Node, ToolSpec
+from .schema import resolve
 
 #: stands in for a value only Xero's answer will give, when follow-up arguments are checked before sending
 PLACEHOLDER_ID = "00000000-0000-4000-8000-000000000000"
@@ -148,3 +149,71 @@ def dig(value: Any, steps: list[str]) -> Any:
         else:
             return None
     return value
+
+
+#: Xero's per-record answer status: echoed back by a model that copies a record, never worth a note.
+_STATUS_ECHO = frozenset({"ValidationErrors", "HasValidationErrors", "StatusAttributeString", "Warnings"})
+
+
+def ignored(tool: ToolSpec, schemas: dict[str, Node], given: dict[str, Any]) -> list[str]:
+    """A sentence for each response-only field the call sent with a value (dropped, so nothing changed):
+    accepted so a fetched record can be echoed back, but the model must not think it set them."""
+    found: list[str] = []
+
+    def walk(node: Node, value: Any, loc: str) -> None:
+        node = resolve(node, schemas)
+        if node.type == "array" and node.items is not None and isinstance(value, list):
+            for index, item in enumerate(value):
+                walk(node.items, item, f"{loc}[{index}]")
+        elif isinstance(value, dict) and node.properties is not None:
+            said = node.read_only or {}
+            for key in node.ignore or []:
+                if key in value and not is_empty(value[key]) and key not in _STATUS_ECHO and \
+                        not (key in said and said[key] is None):
+                    why = said.get(key)
+                    found.append(f"{loc}.{key} is read-only" + (f" ({why[:1].lower() + why[1:]})" if why else "")
+                                 + ": it was ignored, not changed.")
+            for key, child in node.properties.items():
+                if key in value:
+                    walk(child, value[key], f"{loc}.{key}")
+
+    for param in tool.params:
+        if param.in_ == "body" and param.name in given:
+            walk(param, given[param.name], param.name)
+    return found
+
+
+def replaced(tool: ToolSpec, schemas: dict[str, Node], args: dict[str, Any]) -> list[str]:
+    """What an update replaced rather than merged: Xero replaces a list inside a record whole, or one entry
+    per type where its items carry a `…Type` (an address per AddressType); said so nothing is lost unseen."""
+    if tool.method != "POST":
+        return []
+    found: list[str] = []
+
+    def walk(node: Node, value: Any, loc: str, depth: int) -> None:
+        node = resolve(node, schemas)
+        if node.type == "array" and node.items is not None and isinstance(value, list):
+            item = resolve(node.items, schemas)
+            if depth > 0 and item.type == "object":
+                found.append(_replaced(item, value, loc))
+                return
+            for index, element in enumerate(value):
+                walk(node.items, element, f"{loc}[{index}]", depth + 1)
+        elif isinstance(value, dict) and node.properties is not None:
+            for key, child in node.properties.items():
+                if key in value:
+                    walk(child, value[key], f"{loc}.{key}", depth + 1)
+
+    for param in tool.params:
+        if param.in_ == "body" and param.name in args:
+            walk(param, args[param.name], param.name, 0)
+    return found
+
+
+def _replaced(item: Node, sent: list[Any], loc: str) -> str:
+    kind = next((k for k, v in (item.properties or {}).items() if k.endswith("Type") and v.enum), None)
+    if kind is None:
+        return f"{loc} replaced the whole list: it now holds exactly the {len(sent)} sent."
+    types = [str(e.get(kind)) for e in sent if isinstance(e, dict) and e.get(kind)]
+    return (f"{loc} replaced the {', '.join(types) or 'given'} entr{'y' if len(types) == 1 else 'ies'} whole: "
+            "fields not sent there are now blank; other types were kept.")

@@ -87,7 +87,7 @@ class ToolRunner:
         try:
             parsed = self.model(tool.name).model_validate(arguments)
         except ValidationError as exc:
-            raise arguments_error(exc) from None
+            raise arguments_error(exc, tool, self.catalogue.schemas) from None
         args = parsed.model_dump(by_alias=True, exclude_none=True)
         if tool.require_any and not any(name in args for name in tool.require_any):
             names = " or ".join(tool.require_any)
@@ -131,7 +131,7 @@ class ToolRunner:
             log.info("%s failed: %s", tool.name, type(exc).__name__)
             advice = await self._advice(tool, args, exc)
             return ToolResult(self.redact(describe_failure(tool, args, exc, advice)), is_error=True)
-        result = self._success(tool, args, response)
+        result = self._success(tool, args, response, arguments)
         if planned and not result.is_error:
             result = await self._follow(tool, args, response, planned, result)
         return result
@@ -214,12 +214,17 @@ class ToolRunner:
             text += "\nFollow-up results: " + compact_json([o.get("Result") for o in outcomes])
         return ToolResult(text, data, is_error=bool(failed))
 
-    def _success(self, tool: ToolSpec, args: dict[str, Any], response: Response) -> ToolResult:
+    def _success(self, tool: ToolSpec, args: dict[str, Any], response: Response,
+                 given: dict[str, Any] | None = None) -> ToolResult:
         if response.body in (None, ""):
             deleted = {p.name: args[p.name] for p in tool.located("path")}
             data: dict[str, Any] = {"Deleted": deleted, "Message": f"{tool.title}: done."}
             return ToolResult(compact_json(data), data)
         data, text = present(tool, args, response.body, self.catalogue.omit_defaults, raw=self.raw_results)
+        schemas = self.catalogue.schemas
+        notes = [*rules.replaced(tool, schemas, args), *rules.ignored(tool, schemas, given or {})]
+        if notes:
+            text = "\n".join(f"Note: {n}" for n in notes) + "\n" + text
         advice = Advice(self.catalogue.hints)
         failed = [next_step(p, tool, advice) for p in _partial_failures(response.body, tool.result)]
         if failed:
@@ -262,11 +267,18 @@ def _failed(item: Any) -> bool:
 
 
 def _partial_text(tool: ToolSpec, response: Response, problems: list[str]) -> str:
-    items = response.body.get(tool.result) or []
-    bad = sum(1 for item in items if _failed(item))
-    return (
-        f"Xero saved {len(items) - bad} of {len(items)} and rejected {bad}:\n"
-        + "\n".join(f"- {p}" for p in problems)
-        + "\nThe saved records are in the result below (StatusAttributeString OK). "
-        "Fix the rejected ones and send only those again."
-    )
+    """Saved records first (some clients show little of an error result), then what was rejected."""
+    key = tool.result or ""
+    items = response.body.get(key) or []
+    saved = [(i, item) for i, item in enumerate(items) if isinstance(item, dict) and not _failed(item)]
+    id_key = next((k for k in ("ContactID", "ContactGroupID", "TrackingOptionID") if any(k in it for _, it in saved)),
+                  None)
+    lines = [f"Xero saved {len(saved)} of {len(items)}; {len(items) - len(saved)} rejected, not saved."]
+    if saved:
+        lines.append("Saved (do not send these again):")
+        lines += [f"- {key}[{i}]" + (f' {id_key} {item.get(id_key)}' if id_key else "")
+                  + (f' "{item["Name"]}"' if isinstance(item.get("Name"), str) else "") for i, item in saved]
+    lines.append("Rejected:")
+    lines += [f"- {p}" for p in problems]
+    lines.append("Fix the rejected ones and send only those again.")
+    return "\n".join(lines)
