@@ -44,8 +44,10 @@ async def test_the_shared_contact_id_text_fits_each_tool(settings_factory: Any) 
     assert "leave out to create" in upsert["ContactID"]["description"]
     assert "restores" not in create["ContactStatus"]["description"]  # "ACTIVE restores" means nothing on a create
     assert "whole" not in create["ContactPersons"]["description"] and "whole" in update["ContactPersons"]["description"]
-    group_update = _item(tools["xero_contacts_update_contact_group"], "ContactGroups")["properties"]
-    assert "must equal" in group_update["ContactGroupID"]["description"]
+    group_update = _item(tools["xero_contacts_update_contact_group"], "ContactGroups")
+    assert "must equal" in group_update["properties"]["ContactGroupID"]["description"]
+    # an empty update item is refused, and the schema says so
+    assert group_update["minProperties"] == _item(tools["xero_contacts_update_contact"], "Contacts")["minProperties"] == 1
 
 
 async def test_what_a_create_refuses_is_not_offered_and_is_still_refused_by_name(settings_factory: Any) -> None:

@@ -42,6 +42,8 @@ class Node(_Strict):
     minItems: int | None = Field(default=None, ge=0)
     maxItems: int | None = Field(default=None, ge=1)
     properties: dict[str, Node] | None = None
+    minProperties: int | None = Field(default=None, ge=1)
+    """Published only (e.g. an update item must set something); the tool's rules refuse an empty item."""
     required: list[str] | None = None
     ref: str | None = None
     ignore: list[str] | None = None

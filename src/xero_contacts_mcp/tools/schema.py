@@ -15,7 +15,7 @@ from .catalogue import Catalogue, Node, ToolSpec
 ADVERTISED_MAX_LENGTH_BELOW = 255
 
 _COPIED = ("type", "enum", "format", "minLength", "maxLength", "pattern", "minimum", "maximum",
-           "minItems", "maxItems")
+           "minItems", "maxItems", "minProperties")
 
 
 def resolve(node: Node, schemas: dict[str, Node]) -> Node:
