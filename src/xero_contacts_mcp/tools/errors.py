@@ -391,6 +391,10 @@ def _not_found(tool: ToolSpec, args: dict[str, Any]) -> str:
     explained = [" ".join(p.not_found.split()).format_map(values) for p in tool.located("path") if p.not_found]
     if explained:
         return f"Xero found nothing for {what} (404): {' '.join(explained)}{hint}"
+    names = [p.name for p in tool.located("path")]
+    if len(names) > 1:  # e.g. an option ID under another category: it may exist, just not under that parent
+        return (f"Xero found nothing for {what} (404): there is no {names[-1]} {values[names[-1]]} under "
+                f"{names[0]} {values[names[0]]} (it may belong to another one, or not exist).{hint}")
     return f"Xero found nothing for {what} (404): it does not exist in this organisation.{hint}"
 
 

@@ -67,12 +67,25 @@ def problems(tool: ToolSpec, args: dict[str, Any], given: dict[str, Any] | None 
             if hit:
                 found.append((loc, " ".join(rule.say.split())))
     for field, path_param in (tool.same_as_path or {}).items():
+        found.extend(_nothing_to_change(args, field))
         expected = str(args.get(path_param, ""))
         for loc, value in values_at(args, field):
             if isinstance(value, str) and value.lower() != expected.lower():
                 found.append((loc, f"is {value}, but the path's {path_param} is {expected}: this call would change "
                                    f"{expected} only. Leave it out, or call with {path_param} {value}."))
     return found
+
+
+def _nothing_to_change(args: dict[str, Any], field: str) -> list[tuple[str, str]]:
+    """An update item with nothing but its ID (read-only fields are dropped before this) would be an empty
+    write that changes nothing: refused, as the tracking updates refuse an empty update."""
+    param, _, id_field = field.partition(".")
+    value = args.get(param)
+    items = value if isinstance(value, list) else [value] if isinstance(value, dict) else []
+    return [(f"{param}[{index}]" if isinstance(value, list) else param,
+             "has nothing to change (read-only fields are ignored): give at least one field to set")
+            for index, item in enumerate(items)
+            if isinstance(item, dict) and all(is_empty(v) for k, v in item.items() if k != id_field)]
 
 
 @dataclass(frozen=True)
@@ -171,7 +184,7 @@ def ignored(tool: ToolSpec, schemas: dict[str, Node], given: dict[str, Any]) -> 
                 if key in value and not is_empty(value[key]) and key not in _STATUS_ECHO and \
                         not (key in said and said[key] is None):
                     why = said.get(key)
-                    found.append(f"{loc}.{key} is read-only" + (f" ({why[:1].lower() + why[1:]})" if why else "")
+                    found.append(f"{loc}.{key} is read-only" + (f" ({why.rstrip('.')})" if why else "")
                                  + ": it was ignored, not changed.")
             for key, child in node.properties.items():
                 if key in value:

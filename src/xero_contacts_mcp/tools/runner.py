@@ -89,12 +89,12 @@ class ToolRunner:
         except ValidationError as exc:
             raise arguments_error(exc, tool, self.catalogue.schemas) from None
         args = parsed.model_dump(by_alias=True, exclude_none=True)
+        refused = rules.problems(tool, args, arguments)  # first: a refused value names the tool that does it
+        if refused:
+            raise ArgumentsError(refused)
         if tool.require_any and not any(name in args for name in tool.require_any):
             names = " or ".join(tool.require_any)
             raise ArgumentsError([(names, "give at least one; there is nothing to send otherwise")])
-        refused = rules.problems(tool, args, arguments)
-        if refused:
-            raise ArgumentsError(refused)
         return args
 
     def _check_follow_ups(self, planned: list[rules.Planned], args: dict[str, Any]) -> None:
@@ -198,7 +198,10 @@ class ToolRunner:
             if done.is_error:
                 failed += 1
                 entry["Error"] = done.text
-                lines.append(f"- {step.loc} via {other.name} FAILED: " + done.text.replace("\n", "\n    "))
+                said = "\n".join(line for line in done.text.splitlines() if not line.startswith("Nothing was saved"))
+                retry = {k: v for k, v in follow_args.items() if k not in ("Idempotency-Key", "xero-tenant-id")}
+                lines.append(f"- {step.loc} via {other.name} FAILED: " + said.replace("\n", "\n    ")
+                             + f"\n    Retry only this part, fixed: {other.name} {compact_json(retry)}")
             else:
                 entry["Result"] = done.data
                 lines.append(f"- {step.loc} via {other.name}: done.")
@@ -208,7 +211,7 @@ class ToolRunner:
             head = (f"{tool.title}: Xero applied this call, but {failed} of {len(planned)} follow-up calls failed "
                     "(details below). Do not repeat this call; repeat only the failed parts with the tool named.")
         else:
-            head = f"{tool.title}: done, and {len(planned)} follow-up call(s) carried out what Xero ignores here:"
+            head = f"{tool.title}: done, with {len(planned)} follow-up call(s) for what this call cannot set:"
         text = head + "\n" + "\n".join(lines) + "\n" + result.text
         if not failed:
             text += "\nFollow-up results: " + compact_json([o.get("Result") for o in outcomes])
