@@ -119,7 +119,7 @@ async def test_status_filters_and_archived_members_are_explained(settings_factor
         assert contact_id in {c["ContactID"] for c in found["Contacts"]}
         group = tools["xero_contacts_get_contact_group"]["description"]
         assert "archived contacts" in group
-    assert 'ContactStatus=="ARCHIVED" finds nothing without it' in instructions
+    assert "includeArchived is true, even when where filters on a status" in instructions
 
 
 async def test_dead_parameters_cost_a_few_words(settings_factory: Any) -> None:
