@@ -174,3 +174,16 @@ async def test_creating_with_an_existing_contact_id_gives_one_clean_redirect(set
                                                                              "Name": "Bayside Club"}]})
         assert f"use xero_contacts_update_contact (ContactID {bayside})" in text
         assert "POST" not in text and "already assigned" not in text
+
+
+async def test_a_new_contact_named_like_an_archived_one_says_so(settings_factory: Any) -> None:
+    async with session(settings_factory) as s:
+        marine = contact_id(s, "Marine Systems", "ARCHIVED")
+        is_error, text, data = await call(s, "xero_contacts_create_contacts", {
+            "Contacts": [{"Name": "Marine Systems"}, {"Name": "Brand New Ltd"}]})
+        assert not is_error and len(data["Contacts"]) == 2
+        assert f'An archived contact is also named "Marine Systems" (ContactID {marine})' in text
+        assert text.count("An archived contact") == 1
+        is_error, text, _ = await call(s, "xero_contacts_update_or_create_contacts", {
+            "Contacts": [{"Name": "Another New Ltd"}]})
+        assert not is_error and "archived contact" not in text

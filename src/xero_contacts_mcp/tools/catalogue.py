@@ -154,6 +154,22 @@ class Hint(_Strict):
     lookup: Lookup | None = None
 
 
+class Namesakes(_Strict):
+    """After a successful write, a read for other records that share a field value with those written (an
+    archived contact holding a new contact's Name: Xero allows it, and the model should know).
+
+    `tool` (a read) runs with `args` plus `where`, whose `{any}` becomes `Field=="value" OR …` over the
+    written records' `field`; each record found whose `same` key differs from the written one's adds `say`
+    (formatted with the found record's fields)."""
+
+    tool: str
+    field: str
+    same: str
+    where: str
+    args: dict[str, Any] = Field(default_factory=dict)
+    say: str
+
+
 class ToolSpec(_Strict):
     name: str = Field(pattern=r"^xero_contacts_[a-z_]+$")
     title: str
@@ -172,6 +188,7 @@ class ToolSpec(_Strict):
     refuse: list[Refusal] | None = None
     follow_ups: list[FollowUp] | None = None
     compact: Compact | None = None
+    namesakes: Namesakes | None = None
     params: list[Param]
 
     @cached_property
@@ -341,6 +358,12 @@ def _check_rules(tool: ToolSpec, catalogue: Catalogue, where: str) -> None:
     for refusal in tool.refuse or []:
         if refusal.at.split(".")[0] not in tool.by_name:
             raise CatalogueError(f"{where}: refuse names unknown parameter {refusal.at!r}")
+    if tool.namesakes is not None:
+        other = catalogue.by_name.get(tool.namesakes.tool)
+        if other is None or other.method != "GET" or "where" not in other.by_name:
+            raise CatalogueError(f"{where}: namesakes.tool must name a tool that reads with `where`")
+        if "{any}" not in tool.namesakes.where:
+            raise CatalogueError(f"{where}: namesakes.where needs the {{any}} placeholder")
     for follow in tool.follow_ups or []:
         if follow.param not in tool.by_name:
             raise CatalogueError(f"{where}: follow_ups names unknown parameter {follow.param!r}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections import defaultdict
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -12,7 +13,7 @@ from pydantic import BaseModel, ValidationError
 from ..xero.errors import APIError, XeroError
 from ..xero.http import Request, Response
 from . import rules
-from .catalogue import Catalogue, Lookup, ToolSpec
+from .catalogue import Catalogue, Lookup, Namesakes, ToolSpec
 from .errors import (
     Advice,
     ArgumentsError,
@@ -132,9 +133,39 @@ class ToolRunner:
             advice = await self._advice(tool, args, exc)
             return ToolResult(self.redact(describe_failure(tool, args, exc, advice)), is_error=True)
         result = self._success(tool, args, response, arguments)
+        if tool.namesakes is not None and not result.is_error and not self.raw_results:
+            notes = await self._namesakes(tool.namesakes, result, response.tenant_id)
+            if notes:
+                result = ToolResult("\n".join(f"Note: {n}" for n in notes) + "\n" + result.text, result.data)
         if planned and not result.is_error:
             result = await self._follow(tool, args, response, planned, result)
         return result
+
+    async def _namesakes(self, rule: Namesakes, result: ToolResult, tenant: str | None) -> list[str]:
+        """Best effort, one read: other records sharing a written record's `field` (e.g. an archived contact
+        with a new contact's Name), so the model knows there are two."""
+        key = self.catalogue.by_name[rule.tool].result or ""
+        written = [r for r in (result.data or {}).values() if isinstance(r, list)]
+        records = [r for rows in written for r in rows if isinstance(r, dict) and isinstance(r.get(rule.field), str)]
+        values = {str(r[rule.field]).strip().casefold(): r.get(rule.same) for r in records}
+        if not values:
+            return []
+        quoted = sorted({'"' + str(r[rule.field]).replace("\\", "\\\\").replace('"', '\\"') + '"' for r in records})
+        args: dict[str, Any] = dict(rule.args) | {
+            "where": rule.where.replace("{any}", " OR ".join(f"{rule.field}=={q}" for q in quoted))}
+        if tenant and "xero-tenant-id" in self.catalogue.by_name[rule.tool].by_name:
+            args["xero-tenant-id"] = tenant
+        found = await self._run(self.catalogue.by_name[rule.tool], args)
+        rows = (found.data or {}).get(key) if not found.is_error else None
+        notes = []
+        for row in rows if isinstance(rows, list) else []:
+            if not isinstance(row, dict):
+                continue
+            mine = values.get(str(row.get(rule.field, "")).strip().casefold(), row.get(rule.same))
+            if row.get(rule.same) != mine:
+                fields = defaultdict(lambda: "…", {k: str(v) for k, v in row.items()})
+                notes.append(" ".join(rule.say.split()).format_map(fields))
+        return notes
 
     async def _advice(self, tool: ToolSpec, args: dict[str, Any], exc: XeroError) -> Advice:
         """The catalogue's hints, plus what their lookups find for this 400 (e.g. the clashing option's ID)."""
