@@ -187,3 +187,9 @@ async def test_a_new_contact_named_like_an_archived_one_says_so(settings_factory
         is_error, text, _ = await call(s, "xero_contacts_update_or_create_contacts", {
             "Contacts": [{"Name": "Another New Ltd"}]})
         assert not is_error and "archived contact" not in text
+
+
+async def test_an_empty_category_list_says_archived_ones_are_hidden_in_words(settings_factory: Any) -> None:
+    async with session(settings_factory) as s:
+        is_error, text, _ = await call(s, "xero_contacts_get_tracking_categories", {"where": 'Name=="Nowhere"'})
+        assert not is_error and text.startswith("No active tracking categories matched; archived ones are hidden")

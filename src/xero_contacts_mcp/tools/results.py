@@ -8,6 +8,7 @@ shows each record without its bulky parts (a tool's `compact`), saying where to 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -102,11 +103,16 @@ def present(tool: ToolSpec, args: dict[str, Any], body: Any, omit_defaults: dict
     if compact is not None and shown:
         notes.append(compact.note)
     if not shown and "includeArchived" in tool.by_name and args.get("includeArchived") is not True:
-        notes.append(f"No active {key.lower()} matched; archived ones are hidden: call again with includeArchived "
+        notes.append(f"No active {_noun(key)} matched; archived ones are hidden: call again with includeArchived "
                      "true to include them.")
-    notes.append(page_note(data.get("pagination"), key.lower()))
+    notes.append(page_note(data.get("pagination"), _noun(key)))
     lead = " ".join(n for n in notes if n)
     return data, (lead + "\n" if lead else "") + compact_json(data)
+
+
+def _noun(key: str) -> str:
+    """`TrackingCategories` → "tracking categories": the result key as words."""
+    return re.sub(r"(?<=[a-z])(?=[A-Z])", " ", key).lower()
 
 
 def page_note(pagination: Any, noun: str) -> str:
