@@ -193,3 +193,13 @@ async def test_an_empty_category_list_says_archived_ones_are_hidden_in_words(set
     async with session(settings_factory) as s:
         is_error, text, _ = await call(s, "xero_contacts_get_tracking_categories", {"where": 'Name=="Nowhere"'})
         assert not is_error and text.startswith("No active tracking categories matched; archived ones are hidden")
+
+
+async def test_deleting_a_category_or_option_in_use_names_the_archive_tool(settings_factory: Any) -> None:
+    async with session(settings_factory) as s:
+        used = next(c for c in s.sandbox.state().tracking.values() if c.name == "Region")
+        text = await s.error("xero_contacts_delete_tracking_category", {"TrackingCategoryID": used.category_id})
+        assert "Archive it with xero_contacts_update_tracking_category (Status ARCHIVED)" in text
+        text = await s.error("xero_contacts_delete_tracking_options", {
+            "TrackingCategoryID": used.category_id, "TrackingOptionID": used.options[0].option_id})
+        assert "Archive it with xero_contacts_update_tracking_options (Status ARCHIVED)" in text

@@ -105,7 +105,7 @@ def _shape(node: Node | None, schemas: Mapping[str, Node]) -> str:
         return "[…]"
     node = resolve(node, dict(schemas))
     inner = resolve(node.items, dict(schemas)) if node.type == "array" and node.items is not None else node
-    sample = "…"
+    sample = '"…"' if inner.type == "string" else "…"
     if inner.type == "object" and inner.properties:
         named = [k for k in inner.properties if not k.endswith("ID")] or list(inner.properties)
         key = next(iter(inner.required or []), "Name" if "Name" in named else named[0])
