@@ -233,3 +233,11 @@ async def test_unknown_tool_is_not_a_result(runtime: Any) -> None:
 
     with pytest.raises(UnknownToolError):
         await runtime.runner.run("xero_contacts_delete_contact", {})
+
+
+async def test_a_failed_namesakes_read_leaves_the_write_a_success(runtime: Any, httpx2_mock: respx.Router) -> None:
+    httpx2_mock.put(f"{API}/Contacts").respond(200, json={"Contacts": [{"ContactID": CONTACT, "Name": "A"}]})
+    read = httpx2_mock.get(f"{API}/Contacts").respond(400, json={"Type": "QueryParseException", "Message": "no"})
+    result = await runtime.runner.run("xero_contacts_create_contacts", {"Contacts": [{"Name": "A"}]})
+    assert not result.is_error and read.call_count == 1 and "Note" not in result.text
+    assert result.data["Contacts"][0]["ContactID"] == CONTACT

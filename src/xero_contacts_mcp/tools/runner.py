@@ -8,6 +8,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import Any, Protocol
 
+import anyio
 from pydantic import BaseModel, ValidationError
 
 from ..xero.errors import APIError, XeroError
@@ -29,6 +30,7 @@ from .request import build_request
 from .results import ToolResult, compact_json, present
 
 log = logging.getLogger(__name__)
+_NAMESAKES_WAIT = 5.0  # seconds the best-effort namesakes read may add to a write (e.g. queued by the limiter)
 
 
 class Sender(Protocol):
@@ -155,8 +157,10 @@ class ToolRunner:
             "where": rule.where.replace("{any}", " OR ".join(f"{rule.field}=={q}" for q in quoted))}
         if tenant and "xero-tenant-id" in self.catalogue.by_name[rule.tool].by_name:
             args["xero-tenant-id"] = tenant
-        found = await self._run(self.catalogue.by_name[rule.tool], args)
-        rows = (found.data or {}).get(key) if not found.is_error else None
+        found: ToolResult | None = None
+        with anyio.move_on_after(_NAMESAKES_WAIT):  # a note is not worth holding up a write's answer
+            found = await self._run(self.catalogue.by_name[rule.tool], args)
+        rows = (found.data or {}).get(key) if found is not None and not found.is_error else None
         notes = []
         for row in rows if isinstance(rows, list) else []:
             if not isinstance(row, dict):
