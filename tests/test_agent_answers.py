@@ -69,6 +69,12 @@ async def test_read_only_echo_fields_are_reported_as_not_changed(settings_factor
         assert "Contacts[0].IsSupplier is read-only (" in text and "): it was ignored, not changed." in text
         after = s.sandbox.state().contacts[bayside]
         assert after.supplier == before.supplier and after.fields["EmailAddress"] == "b@bs.co"
+        # a fetched record echoed back unchanged (IsCustomer, ContactGroups as Xero holds them): no note
+        record = (await s.ok("xero_contacts_get_contact", {"ContactID": bayside}))["Contacts"][0]
+        assert record["IsCustomer"] is True and record["ContactGroups"]
+        is_error, text, _ = await call(s, "xero_contacts_update_contact", {
+            "ContactID": bayside, "Contacts": [record | {"EmailAddress": "c@bs.co"}]})
+        assert not is_error and "read-only" not in text
 
 
 async def test_an_update_says_what_it_replaced_whole(settings_factory: Any) -> None:
@@ -77,8 +83,9 @@ async def test_an_update_says_what_it_replaced_whole(settings_factory: Any) -> N
         is_error, text, _ = await call(s, "xero_contacts_update_contact", {"ContactID": bayside, "Contacts": [{
             "Addresses": [{"AddressType": "STREET", "City": "Newtown"}], "ContactPersons": [{"FirstName": "Al"}]}]})
         assert not is_error
-        assert "Contacts[0].Addresses replaced the STREET entry whole: fields not sent there are now blank" in text
-        assert "Contacts[0].ContactPersons replaced the whole list: it now holds exactly the 1 sent" in text
+        assert ("Note: replaced, not merged (what was there and not sent is gone): Contacts[0].ContactPersons "
+                "(the whole list: now the 1 sent); Contacts[0].Addresses STREET (each whole; other AddressTypes "
+                "kept).") in text
         is_error, text, _ = await call(s, "xero_contacts_update_contact", {
             "ContactID": bayside, "Contacts": [{"EmailAddress": "x@bs.co"}]})
         assert not is_error and "replaced" not in text

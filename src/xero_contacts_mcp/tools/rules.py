@@ -168,39 +168,52 @@ def dig(value: Any, steps: list[str]) -> Any:
 _STATUS_ECHO = frozenset({"ValidationErrors", "HasValidationErrors", "StatusAttributeString", "Warnings"})
 
 
-def ignored(tool: ToolSpec, schemas: dict[str, Node], given: dict[str, Any]) -> list[str]:
-    """A sentence for each response-only field the call sent with a value (dropped, so nothing changed):
-    accepted so a fetched record can be echoed back, but the model must not think it set them."""
+def ignored(tool: ToolSpec, schemas: dict[str, Node], given: dict[str, Any], answer: Any = None) -> list[str]:
+    """A sentence for each response-only field the call sent with a value Xero's `answer` does not hold
+    (dropped, so not changed): accepted so a fetched record can be echoed back, but a model that meant to
+    set one must not think it did. An unchanged echo is not worth a note."""
     found: list[str] = []
 
-    def walk(node: Node, value: Any, loc: str) -> None:
+    def walk(node: Node, value: Any, seen: Any, loc: str) -> None:
         node = resolve(node, schemas)
         if node.type == "array" and node.items is not None and isinstance(value, list):
             for index, item in enumerate(value):
-                walk(node.items, item, f"{loc}[{index}]")
+                walk(node.items, item, seen[index] if isinstance(seen, list) and index < len(seen) else None,
+                     f"{loc}[{index}]")
         elif isinstance(value, dict) and node.properties is not None:
             said = node.read_only or {}
+            seen = seen if isinstance(seen, dict) else {}
             for key in node.ignore or []:
                 if key in value and not is_empty(value[key]) and key not in _STATUS_ECHO and \
-                        not (key in said and said[key] is None):
+                        not (key in said and said[key] is None) and not _holds(seen.get(key), value[key]):
                     why = said.get(key)
                     found.append(f"{loc}.{key} is read-only" + (f" ({why.rstrip('.')})" if why else "")
                                  + ": it was ignored, not changed.")
             for key, child in node.properties.items():
                 if key in value:
-                    walk(child, value[key], f"{loc}.{key}")
+                    walk(child, value[key], seen.get(key), f"{loc}.{key}")
 
     for param in tool.params:
         if param.in_ == "body" and param.name in given:
-            walk(param, given[param.name], param.name)
+            walk(param, given[param.name], answer.get(param.name) if isinstance(answer, dict) else None, param.name)
     return found
 
 
-def replaced(tool: ToolSpec, schemas: dict[str, Node], args: dict[str, Any]) -> list[str]:
-    """What an update replaced rather than merged: Xero replaces a list inside a record whole, or one entry
-    per type where its items carry a `…Type` (an address per AddressType); said so nothing is lost unseen."""
+def _holds(seen: Any, sent: Any) -> bool:
+    """Whether Xero's answer already holds what was sent (its extra keys aside): an echo, not a change."""
+    if isinstance(sent, dict):
+        return isinstance(seen, dict) and all(_holds(seen.get(k), v) for k, v in sent.items() if not is_empty(v))
+    if isinstance(sent, list):
+        return isinstance(seen, list) and len(seen) == len(sent) and all(map(_holds, seen, sent))
+    return bool(seen == sent and type(seen) is type(sent))
+
+
+def replaced(tool: ToolSpec, schemas: dict[str, Node], args: dict[str, Any]) -> str | None:
+    """What an update replaced rather than merged, in one sentence: Xero replaces a list inside a record whole,
+    or one entry per type where its items carry a `…Type` (an address per AddressType); said so nothing is
+    lost unseen."""
     if tool.method != "POST":
-        return []
+        return None
     found: list[str] = []
 
     def walk(node: Node, value: Any, loc: str, depth: int) -> None:
@@ -220,13 +233,14 @@ def replaced(tool: ToolSpec, schemas: dict[str, Node], args: dict[str, Any]) -> 
     for param in tool.params:
         if param.in_ == "body" and param.name in args:
             walk(param, args[param.name], param.name, 0)
-    return found
+    if not found:
+        return None
+    return "replaced, not merged (what was there and not sent is gone): " + "; ".join(found) + "."
 
 
 def _replaced(item: Node, sent: list[Any], loc: str) -> str:
     kind = next((k for k, v in (item.properties or {}).items() if k.endswith("Type") and v.enum), None)
     if kind is None:
-        return f"{loc} replaced the whole list: it now holds exactly the {len(sent)} sent."
+        return f"{loc} (the whole list: now the {len(sent)} sent)"
     types = [str(e.get(kind)) for e in sent if isinstance(e, dict) and e.get(kind)]
-    return (f"{loc} replaced the {', '.join(types) or 'given'} entr{'y' if len(types) == 1 else 'ies'} whole: "
-            "fields not sent there are now blank; other types were kept.")
+    return f"{loc} {', '.join(types)} (each whole; other {kind}s kept)"

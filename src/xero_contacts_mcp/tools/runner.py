@@ -260,7 +260,8 @@ class ToolRunner:
             return ToolResult(compact_json(data), data)
         data, text = present(tool, args, response.body, self.catalogue.omit_defaults, raw=self.raw_results)
         schemas = self.catalogue.schemas
-        notes = [*rules.replaced(tool, schemas, args), *rules.ignored(tool, schemas, given or {})]
+        replaced = rules.replaced(tool, schemas, args)
+        notes = [*([replaced] if replaced else []), *rules.ignored(tool, schemas, given or {}, response.body)]
         if notes:
             text = "\n".join(f"Note: {n}" for n in notes) + "\n" + text
         advice = Advice(self.catalogue.hints)
