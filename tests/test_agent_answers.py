@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from test_sandbox_e2e import Session, session
+from xero_contacts_mcp.sandbox import Sandbox, SandboxConfig
 
 NIL = "00000000-0000-0000-0000-000000000000"
 
@@ -165,13 +166,13 @@ async def test_an_option_under_another_category_is_not_called_missing_from_the_o
 
 
 async def test_a_failed_follow_up_says_how_to_retry_only_that_part(settings_factory: Any) -> None:
-    async with session(settings_factory) as s:
+    async with session(settings_factory, Sandbox(SandboxConfig(max_tracking_options=1))) as s:
         text = await s.error("xero_contacts_create_tracking_category", {
-            "Name": "Desk", "Options": [{"Name": "Front"}, {"Name": "FRONT"}]})
+            "Name": "Desk", "Options": [{"Name": "Front"}, {"Name": "Back"}]})
         assert "Nothing was saved" not in text and "Do not repeat this call" in text
         desk = next(c for c in s.sandbox.state().tracking.values() if c.name == "Desk").category_id
         assert ('Retry only this part, fixed: xero_contacts_create_tracking_options '
-                f'{{"TrackingCategoryID":"{desk}","Name":"FRONT"}}') in text
+                f'{{"TrackingCategoryID":"{desk}","Name":"Back"}}') in text
 
 
 async def test_creating_with_an_existing_contact_id_gives_one_clean_redirect(settings_factory: Any) -> None:

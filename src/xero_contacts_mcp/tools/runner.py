@@ -104,13 +104,24 @@ class ToolRunner:
         """Follow-up arguments are validated before anything is sent, so a bad option cannot leave a
         category created and its options not."""
         found: list[tuple[str, str]] = []
+        first: dict[tuple[str, ...], rules.Planned] = {}
         for step in planned:
             other = self.catalogue.by_name[step.rule.tool]
+            follow_args = rules.arguments(step, args, None)
             try:
-                self.validate(other, rules.arguments(step, args, None))
+                self.validate(other, follow_args)
             except ArgumentsError as exc:
                 found.extend((rules.origin(step, where.split(".")[0].split("[")[0]), message)
                              for where, message in exc.problems)
+            # two follow-ups alike in what the tool requires (ignoring case): Xero would refuse the second
+            # after the call itself was applied, so it is refused before anything is sent
+            keys = [p.name for p in other.params if p.required and p.in_ != "path"]
+            same = (other.name, *(str(follow_args.get(p.name, "")).strip().casefold() for p in other.params
+                                  if p.required))
+            if same in first and keys:
+                found.append((step.loc, f"repeats {first[same].loc}: the same {' and '.join(keys)}, ignoring case "
+                                        "(Xero would refuse the second after applying the rest); send it once"))
+            first.setdefault(same, step)
         if found:
             raise ArgumentsError(found)
 
