@@ -31,16 +31,16 @@ def _clean(result: Any) -> None:
     ("xero_contacts_get_contact", {}, "- ContactID: required"),
     ("xero_contacts_get_contact", {"ContactID": "not-a-uuid"}, "- ContactID: must be a UUID"),
     ("xero_contacts_get_contact", {"ContactID": CONTACT, "Extra": 1}, "- Extra: unknown argument"),
-    ("xero_contacts_get_contacts", {"page": "2"}, "- page: Input should be a valid integer"),
-    ("xero_contacts_get_contacts", {"page": 0}, "- page: Input should be greater than or equal to 1"),
-    ("xero_contacts_get_contacts", {"includeArchived": "true"}, "- includeArchived: Input should be a valid boolean"),
+    ("xero_contacts_get_contacts", {"page": "2"}, "- page: must be a whole number (a JSON number, not a string)"),
+    ("xero_contacts_get_contacts", {"page": 0}, "- page: must be 1 or more"),
+    ("xero_contacts_get_contacts", {"includeArchived": "true"}, "- includeArchived: must be true or false"),
     ("xero_contacts_get_contacts", {"IDs": ["x"]}, "- IDs[0]: must be a UUID"),
     ("xero_contacts_get_contacts", {"If-Modified-Since": "yesterday"}, "- If-Modified-Since: must be an ISO 8601"),
     ("xero_contacts_create_contacts", {"Contacts": [{"EmailAddress": "a@b.c"}]}, "- Contacts[0].Name: required"),
     ("xero_contacts_create_contacts", {"Contacts": [{"Name": "x" * 256}]},
-     "- Contacts[0].Name: String should have at most 255 characters"),
+     "- Contacts[0].Name: at most 255 characters allowed"),
     ("xero_contacts_create_contacts", {"Contacts": [{"Name": "A", "Phones": [{"PhoneType": "PAGER"}]}]},
-     "- Contacts[0].Phones[0].PhoneType: Input should be 'DEFAULT', 'DDI', 'MOBILE', 'FAX' or 'OFFICE'"),
+     "- Contacts[0].Phones[0].PhoneType: must be one of DEFAULT, DDI, MOBILE, FAX or OFFICE"),
     ("xero_contacts_create_contacts", {"Contacts": [{"Name": "A", "DefaultCurrency": "XYZ"}]},
      "- Contacts[0].DefaultCurrency: must be one of Xero's"),
     ("xero_contacts_create_contacts", {"Contacts": [{"Name": "A", "Nickname": "x"}]},
@@ -52,9 +52,9 @@ def _clean(result: Any) -> None:
     ("xero_contacts_get_contact", {"ContactID": CONTACT, "xero-tenant-id": "../../x"},
      "- xero-tenant-id: must be a UUID"),
     ("xero_contacts_get_contact_by_contact_number", {"ContactNumber": ""},
-     "- ContactNumber: String should have at least 1 character"),
+     "- ContactNumber: must not be empty"),
     ("xero_contacts_update_contact", {"ContactID": CONTACT, "Contacts": [{"Name": "A"}, {"Name": "B"}]},
-     "- Contacts: List should have at most 1 item"),
+     "- Contacts: at most 1 item(s) allowed; 2 were sent"),
 ])
 async def test_bad_arguments_name_the_parameter_and_send_nothing(
         runtime: Any, httpx2_mock: respx.Router, tool: str, args: dict[str, Any], expected: str) -> None:
@@ -202,7 +202,7 @@ async def test_partial_failure_with_summarize_errors_false(runtime: Any, httpx2_
     result = await runtime.runner.run("xero_contacts_create_contacts",
                                       {"summarizeErrors": False, "Contacts": [{"Name": "Good"}, {"Name": "Acme"}]})
     assert result.is_error
-    assert "Xero saved 1 of 2 and rejected 1" in result.text
+    assert "Xero saved 1 of 2; 1 rejected, not saved." in result.text
     assert 'Contacts[1] Name "Acme": The contact name Acme is already assigned' in result.text
     assert result.data["Contacts"][0]["ContactID"] == CONTACT  # the saved one is not lost
     assert CONTACT in result.text
@@ -233,3 +233,11 @@ async def test_unknown_tool_is_not_a_result(runtime: Any) -> None:
 
     with pytest.raises(UnknownToolError):
         await runtime.runner.run("xero_contacts_delete_contact", {})
+
+
+async def test_a_failed_namesakes_read_leaves_the_write_a_success(runtime: Any, httpx2_mock: respx.Router) -> None:
+    httpx2_mock.put(f"{API}/Contacts").respond(200, json={"Contacts": [{"ContactID": CONTACT, "Name": "A"}]})
+    read = httpx2_mock.get(f"{API}/Contacts").respond(400, json={"Type": "QueryParseException", "Message": "no"})
+    result = await runtime.runner.run("xero_contacts_create_contacts", {"Contacts": [{"Name": "A"}]})
+    assert not result.is_error and read.call_count == 1 and "Note" not in result.text
+    assert result.data["Contacts"][0]["ContactID"] == CONTACT

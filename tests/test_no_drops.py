@@ -13,6 +13,7 @@ import pytest
 
 from conftest import API
 from test_sandbox_e2e import Session, session
+from xero_contacts_mcp.sandbox import Sandbox, SandboxConfig
 from xero_contacts_mcp.sandbox.seed import REGION_ID
 
 OTHER = "00000000-0000-4000-8000-0000000000aa"
@@ -64,13 +65,23 @@ async def test_options_and_status_on_a_new_tracking_category_are_carried_out(set
 
 
 async def test_a_follow_up_that_fails_is_reported_and_the_rest_kept(settings_factory: Any) -> None:
-    async with session(settings_factory) as s:
+    async with session(settings_factory, Sandbox(SandboxConfig(max_tracking_options=2))) as s:
         text = await s.error("xero_contacts_create_tracking_category", {
-            "Name": "Desk", "Options": [{"Name": "Front"}, {"Name": "FRONT"}, {"Name": "Back"}]})
+            "Name": "Desk", "Options": [{"Name": "Front"}, {"Name": "Back"}, {"Name": "Side"}]})
         desk = category(s, "Desk")
         assert desk is not None and [o.name for o in desk.options] == ["Front", "Back"]
         assert "1 of 3 follow-up calls failed" in text and "Do not repeat this call" in text
-        assert "Options[1] via xero_contacts_create_tracking_options FAILED" in text
+        assert "Options[2] via xero_contacts_create_tracking_options FAILED" in text
+
+
+async def test_follow_ups_that_repeat_each_other_are_refused_before_sending(settings_factory: Any) -> None:
+    async with session(settings_factory) as s:
+        before = sent(s)
+        text = await s.error("xero_contacts_create_tracking_category", {
+            "Name": "Desk", "Options": [{"Name": "Front"}, {"Name": "FRONT "}], "Option": "front"})
+        assert "- Options[1]: repeats Options[0]: the same Name, ignoring case" in text
+        assert "- Option: repeats Options[0]" in text
+        assert sent(s) == before and category(s, "Desk") is None
 
 
 async def test_repeating_the_call_with_its_key_repeats_no_follow_up(settings_factory: Any) -> None:

@@ -23,7 +23,7 @@ REPLY = {
 def test_dates_become_iso_utc_and_empty_values_go() -> None:
     data = normalise(REPLY, "Contacts")
     assert data == {"Contacts": [{
-        "ContactID": "00000000-0000-0000-0000-000000000000", "ContactStatus": "ACTIVE", "Name": "Bruce Banner",
+        "ContactStatus": "ACTIVE", "Name": "Bruce Banner",  # Xero's zero ContactID names no record: gone too
         # the blank STREET slot is gone entirely
         "Phones": [{"PhoneType": "MOBILE", "PhoneNumber": "555-1212", "PhoneAreaCode": "415"}],
         "UpdatedDateUTC": "2019-03-01T00:15:21.043Z", "IsSupplier": False,

@@ -98,7 +98,7 @@ async def test_upsert_with_partial_failure_saves_the_rest(settings_factory: Any)
             "Contacts": [{"ContactNumber": "TUI", "EmailAddress": "hi@tui.example"}, {"Name": "Moa Mills"},
                          {"Name": "Tui Traders"}]})
         assert result.is_error
-        assert "Xero saved 2 of 3 and rejected 1" in result.content[0].text  # type: ignore[union-attr]
+        assert "Xero saved 2 of 3; 1 rejected" in result.content[0].text  # type: ignore[union-attr]
         assert len(s.sandbox.state().contacts) == before + 1  # Moa Mills created, the clash not
         tui = await s.ok("xero_contacts_get_contacts", {"where": 'ContactNumber=="TUI"'})
         assert tui["Contacts"][0]["EmailAddress"] == "hi@tui.example"

@@ -62,7 +62,11 @@ def _minimal(schema: dict[str, Any]) -> Any:
     if kind == "array":
         return [_minimal(schema["items"])] * max(1, schema.get("minItems", 1))
     if kind == "object":
-        return {k: _minimal(schema["properties"][k]) for k in schema.get("required", [])}
+        value = {k: _minimal(schema["properties"][k]) for k in schema.get("required", [])}
+        if len(value) < schema.get("minProperties", 0):  # an update item must set something: a plain text field
+            key = next(k for k, v in schema["properties"].items() if v.get("type") == "string" and "format" not in v)
+            value[key] = _minimal(schema["properties"][key])
+        return value
     if "enum" in schema:
         return schema["enum"][0]
     return {"string": "Budget Test", "integer": 1, "boolean": True}[str(kind)]

@@ -191,7 +191,7 @@ def _find_target(working: Mapping[str, Contact], checked: Checked, mode: Mode, e
         found = working.get(checked.contact_id)
         if mode == "create":
             errors.append(
-                f"A contact with ContactID {checked.contact_id} already exists; use POST to update it."
+                f"A contact with ContactID {checked.contact_id} already exists."
                 if found
                 else f"ContactID {checked.contact_id} cannot be given when creating a contact; Xero assigns it."
             )
@@ -230,7 +230,7 @@ def apply(
     if status == "ACTIVE" and name:
         for other in working.values():
             if (
-                other.contact_id != self_id
+                other.contact_id not in (self_id, checked.contact_id)  # not itself, sent by ID to create
                 and other.status == "ACTIVE"
                 and other.name.strip().casefold() == name.casefold()
             ):

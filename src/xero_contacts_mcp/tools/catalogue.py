@@ -42,6 +42,8 @@ class Node(_Strict):
     minItems: int | None = Field(default=None, ge=0)
     maxItems: int | None = Field(default=None, ge=1)
     properties: dict[str, Node] | None = None
+    minProperties: int | None = Field(default=None, ge=1)
+    """Published only (e.g. an update item must set something); the tool's rules refuse an empty item."""
     required: list[str] | None = None
     ref: str | None = None
     ignore: list[str] | None = None
@@ -50,6 +52,11 @@ class Node(_Strict):
     """Response fields a fetched record carries (each also in `ignore`): published as `readOnly`, with an
     optional description, so a model knows that echoing them back into a write is harmless and changes nothing."""
     advertise: dict[str, Any] | None = None
+    publish: dict[str, dict[str, Any] | None] | None = None
+    """(with `ref`) what this use publishes for fields of the shared schema, where one text cannot fit every
+    tool: a field's keys here replace the shared ones (`description`, `advertise`); null leaves the field out
+    of this tool's published schema. Publishing only: input is validated as the shared schema says (a value
+    Xero would ignore is refused by the tool's `refuse` rules, or answered by Xero)."""
 
     @model_validator(mode="after")
     def _typed(self) -> Node:
@@ -147,6 +154,22 @@ class Hint(_Strict):
     lookup: Lookup | None = None
 
 
+class Namesakes(_Strict):
+    """After a successful write, a read for other records that share a field value with those written (an
+    archived contact holding a new contact's Name: Xero allows it, and the model should know).
+
+    `tool` (a read) runs with `args` plus `where`, whose `{any}` becomes `Field=="value" OR …` over the
+    written records' `field`; each record found whose `same` key differs from the written one's adds `say`
+    (formatted with the found record's fields)."""
+
+    tool: str
+    field: str
+    same: str
+    where: str
+    args: dict[str, Any] = Field(default_factory=dict)
+    say: str
+
+
 class ToolSpec(_Strict):
     name: str = Field(pattern=r"^xero_contacts_[a-z_]+$")
     title: str
@@ -165,6 +188,7 @@ class ToolSpec(_Strict):
     refuse: list[Refusal] | None = None
     follow_ups: list[FollowUp] | None = None
     compact: Compact | None = None
+    namesakes: Namesakes | None = None
     params: list[Param]
 
     @cached_property
@@ -334,6 +358,12 @@ def _check_rules(tool: ToolSpec, catalogue: Catalogue, where: str) -> None:
     for refusal in tool.refuse or []:
         if refusal.at.split(".")[0] not in tool.by_name:
             raise CatalogueError(f"{where}: refuse names unknown parameter {refusal.at!r}")
+    if tool.namesakes is not None:
+        other = catalogue.by_name.get(tool.namesakes.tool)
+        if other is None or other.method != "GET" or "where" not in other.by_name:
+            raise CatalogueError(f"{where}: namesakes.tool must name a tool that reads with `where`")
+        if "{any}" not in tool.namesakes.where:
+            raise CatalogueError(f"{where}: namesakes.where needs the {{any}} placeholder")
     for follow in tool.follow_ups or []:
         if follow.param not in tool.by_name:
             raise CatalogueError(f"{where}: follow_ups names unknown parameter {follow.param!r}")
@@ -361,6 +391,14 @@ def _check_node(node: Node, schemas: dict[str, Node], where: str, depth: int = 0
         raise CatalogueError(f"{where}: read_only fields must also be in ignore (they are dropped on input)")
     if node.ref is not None:
         _check_node(schemas[node.ref], schemas, f"{where} → {node.ref}", depth + 1)
+        shared = {**(schemas[node.ref].properties or {}), **(schemas[node.ref].read_only or {})}
+        for key, override in (node.publish or {}).items():
+            if key not in shared:
+                raise CatalogueError(f"{where}: publish names {key!r}, not a field of {node.ref}")
+            if override and set(override) - {"description", "advertise"}:
+                raise CatalogueError(f"{where}: publish.{key} may set only description and advertise")
+    elif node.publish is not None:
+        raise CatalogueError(f"{where}: publish needs a ref (it adjusts a shared schema's fields)")
     if node.items is not None:
         _check_node(node.items, schemas, f"{where}[]", depth + 1)
     for key, child in (node.properties or {}).items():

@@ -15,8 +15,9 @@ def _type(node: Node, catalogue: Catalogue) -> str:
         item = resolve(node.items, catalogue.schemas)
         inner = node.items.ref or _type(item, catalogue)
         return f"{inner}[]"
-    if node.enum is not None and len(node.enum) <= 6:
-        return " \\| ".join(f"`{v}`" for v in node.enum)
+    enum = (node.advertise or {}).get("enum", node.enum)  # what tools/list shows (values refused are left out)
+    if enum is not None and len(enum) <= 6:
+        return " \\| ".join(f"`{v}`" for v in enum)
     if node.format is not None:
         return f"{node.type} ({node.format})"
     return node.type or "object"
@@ -24,7 +25,9 @@ def _type(node: Node, catalogue: Catalogue) -> str:
 
 def _notes(param: Param) -> str:
     notes = []
-    if param.ignored:
+    if param.ignored and param.refuse:
+        notes.append(f"refused unless empty: {param.refuse}")
+    elif param.ignored:
         notes.append("accepted, not sent")
     if param.maxLength is not None:
         notes.append(f"max {param.maxLength}")

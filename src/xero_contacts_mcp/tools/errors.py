@@ -7,6 +7,7 @@ request's method, path, tenant and Idempotency-Key).
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -23,10 +24,11 @@ from ..xero.errors import (
     TransportError,
     XeroError,
 )
-from .catalogue import Hint, ToolSpec
+from .catalogue import Hint, Node, ToolSpec
+from .schema import resolve
 
 _MAX_TEXT = 400
-_NIL_UUID = "00000000-0000-0000-0000-000000000000"  # Xero's ContactID on an echoed element it did not save
+_NIL_UUID = "00000000-0000-0000-0000-000000000000"  # Xero's ID on an echoed element it did not save: never shown
 
 
 @dataclass(frozen=True)
@@ -45,18 +47,115 @@ class ArgumentsError(Exception):
         self.problems = problems
 
 
-def arguments_error(exc: ValidationError) -> ArgumentsError:
+def arguments_error(exc: ValidationError, tool: ToolSpec | None = None,
+                    schemas: Mapping[str, Node] | None = None) -> ArgumentsError:
+    """Pydantic's errors as plain sentences that give the expected shape, with a likely meant field name."""
     problems = []
     for error in exc.errors(include_url=False):
-        where = _loc(error["loc"])
+        loc = tuple(error["loc"])
+        where = _loc(loc)
+        node = _node_at(tool, schemas or {}, loc)
         if error["type"] == "extra_forbidden":
-            problems.append((where, "unknown argument" if len(error["loc"]) == 1 else "unknown field"))
+            problems.append((where, _unknown(tool, schemas or {}, loc)))
             continue
-        message = str(error["msg"]).removeprefix("Value error, ")
-        if error["type"] == "missing":
-            message = "required"
-        problems.append((where, message))
+        problems.append((where, _plain(error, node, schemas or {})))
     return ArgumentsError(problems)
+
+
+def _plain(error: Any, node: Node | None, schemas: Mapping[str, Node]) -> str:
+    """One validation error as a sentence a model can act on (no "Input should be … after validation")."""
+    kind, ctx = error["type"], error.get("ctx") or {}
+    if kind == "missing":
+        return "required"
+    if kind == "list_type":
+        return f"must be a list (JSON array), e.g. {_shape(node, schemas)}"
+    if kind in ("model_type", "dict_type", "model_attributes_type"):
+        return f"must be an object (JSON {{…}}), e.g. {_shape(node, schemas)}"
+    if kind == "too_long":
+        return f"at most {ctx.get('max_length')} item(s) allowed; {ctx.get('actual_length')} were sent"
+    if kind == "too_short":
+        return f"at least {ctx.get('min_length')} item(s) needed; {ctx.get('actual_length')} were sent"
+    if kind == "string_too_long":
+        return f"at most {ctx.get('max_length')} characters allowed"
+    if kind == "string_too_short":
+        length = ctx.get("min_length")
+        return "must not be empty" if length == 1 else f"at least {length} characters needed"
+    if kind in ("int_type", "int_parsing", "int_from_float"):
+        return "must be a whole number (a JSON number, not a string)"
+    if kind in ("float_type", "float_parsing"):
+        return "must be a number (a JSON number, not a string)"
+    if kind in ("bool_type", "bool_parsing"):
+        return "must be true or false (a JSON boolean, not a string)"
+    if kind == "string_type":
+        return "must be a string (text in double quotes)"
+    if kind == "greater_than_equal":
+        return f"must be {ctx.get('ge')} or more"
+    if kind == "less_than_equal":
+        return f"must be {ctx.get('le')} or less"
+    if kind == "literal_error":
+        return f"must be one of {str(ctx.get('expected', '')).replace(chr(39), '')}"
+    if kind == "string_pattern_mismatch":
+        return f"must match the pattern {ctx.get('pattern')}"
+    return str(error["msg"]).removeprefix("Value error, ")
+
+
+def _shape(node: Node | None, schemas: Mapping[str, Node]) -> str:
+    """A minimal example of the expected value: `[{"Name": "…"}]` for a list of objects."""
+    if node is None:
+        return "[…]"
+    node = resolve(node, dict(schemas))
+    inner = resolve(node.items, dict(schemas)) if node.type == "array" and node.items is not None else node
+    sample = '"…"' if inner.type == "string" else "…"
+    if inner.type == "object" and inner.properties:
+        named = [k for k in inner.properties if not k.endswith("ID")] or list(inner.properties)
+        key = next(iter(inner.required or []), "Name" if "Name" in named else named[0])
+        sample = f'{{"{key}": …}}'
+    return f"[{sample}]" if node.type == "array" else sample
+
+
+def _node_at(tool: ToolSpec | None, schemas: Mapping[str, Node], loc: tuple[int | str, ...]) -> Node | None:
+    """The catalogue node a validation error's location points at (None where it cannot be followed)."""
+    if tool is None or not loc or loc[0] not in tool.by_name:
+        return None
+    node: Node | None = tool.by_name[str(loc[0])]
+    for step in loc[1:]:
+        if node is None:
+            return None
+        node = resolve(node, dict(schemas))
+        node = node.items if isinstance(step, int) else (node.properties or {}).get(step)
+    return node
+
+
+def _unknown(tool: ToolSpec | None, schemas: Mapping[str, Node], loc: tuple[int | str, ...]) -> str:
+    """'unknown argument/field', with where it belongs: a near-miss name, or the list item it is a field of."""
+    name = str(loc[-1])
+    if len(loc) == 1:
+        for param in tool.params if tool is not None else []:
+            item = resolve(param.items, dict(schemas)) if param.type == "array" and param.items else None
+            if item is not None and name in (item.properties or {}):
+                return (f"unknown argument: {name} is a field of each {param.name} item; put it inside "
+                        f'{param.name}[0], e.g. {{"{param.name}": [{{"{name}": …}}]}}')
+        fields = [p.name for p in tool.params] if tool is not None else []
+        guess = _near(name, fields)
+        return "unknown argument" + (f": did you mean {guess}?" if guess else "")
+    parent = _node_at(tool, schemas, loc[:-1])
+    fields = list((resolve(parent, dict(schemas)).properties or {}) if parent is not None else [])
+    guess = _near(name, fields)
+    return "unknown field" + (f": did you mean {guess}?" if guess else "")
+
+
+def _near(name: str, fields: Sequence[str]) -> str | None:
+    """The field a misspelt or shortened name most likely meant (`Email` → EmailAddress), if any."""
+    folded = name.casefold()
+    for field_ in fields:
+        if field_.casefold() == folded:
+            return field_
+    if len(folded) >= 3:
+        starts = [f for f in fields if f.casefold().startswith(folded) or folded.startswith(f.casefold())]
+        if len(starts) == 1:
+            return starts[0]
+    close = difflib.get_close_matches(name, list(fields), n=1, cutoff=0.75)
+    return close[0] if close else None
 
 
 def _loc(loc: tuple[int | str, ...]) -> str:
@@ -72,7 +171,7 @@ def describe_arguments(tool: ToolSpec, exc: ArgumentsError) -> str:
     unknown = False
     for where, message in exc.problems:
         lines.append(f"- {where}: {message}")
-        unknown |= message == "unknown argument"
+        unknown |= message.startswith("unknown argument") and "is a field of each" not in message
     if unknown:
         lines.append("Valid arguments: " + ", ".join(p.name for p in tool.params) + ".")
     return "\n".join(lines)
@@ -166,7 +265,8 @@ def _bad_request(tool: ToolSpec, args: dict[str, Any], body: Any, advice: Advice
         elements = [e for e in body.get("Elements") or [] if isinstance(e, dict)]
         sent = args.get(label) if isinstance(args.get(label), list) else None
         bare = tool.writes and label not in tool.by_name  # a bare object body (tracking): no list to place in
-        problems = [next_step(p, tool, advice) for p in _located_messages(elements, label, sent, bare)]
+        path = " ".join(f'{p.name} "{args[p.name]}"' for p in tool.located("path") if args.get(p.name))
+        problems = [next_step(p, tool, advice) for p in _located_messages(elements, label, sent, bare, path)]
         head = f"Xero rejected the request (400 ValidationException: {body.get('Message', 'validation failed')})"
         if not problems:
             return head + ". Check the values and try again."
@@ -208,11 +308,12 @@ class _Blank(dict[str, str]):
 
 
 def _located_messages(elements: list[dict[str, Any]], label: str, sent: list[Any] | None,
-                      bare: bool) -> list[str]:
+                      bare: bool, path: str = "") -> list[str]:
     """Each message labelled with the element of the request it is about.
 
     Xero's 400 lists only the failing elements, so its position is not the request's: an element is placed
     by its ContactID, ContactNumber, Name or ContactGroupID, or by position when Xero echoed every element.
+    An element without a name of its own is labelled by the path's ID (`path`), never by Xero's zero UUID.
     """
     found: list[str] = []
     used: set[int] = set()
@@ -222,11 +323,12 @@ def _located_messages(elements: list[dict[str, Any]], label: str, sent: list[Any
             index = position  # Xero echoed every element (or there is no request list to match against)
         if index is not None:
             used.add(index)
+        named = _label(element) or path
         if bare:
-            where = _label(element) or "Xero"
+            where = named or "Xero"
         else:
             where = f"{label}[{index}]" if index is not None else f"{label} element"
-            where += f" {_label(element)}" if _label(element) else ""
+            where += f" {named}" if named else ""
         found.extend(_messages_in(element, where))
     return found
 
@@ -274,7 +376,7 @@ def _messages_in(node: dict[str, Any], label: str) -> list[str]:
 
 def _label(element: dict[str, Any]) -> str:
     for key in ("Name", "ContactNumber", "ContactID", "ContactGroupID", "TrackingCategoryID"):
-        if isinstance(element.get(key), str) and element[key]:
+        if isinstance(element.get(key), str) and element[key] and element[key] != _NIL_UUID:
             return f'{key} "{element[key]}"'
     return ""
 
@@ -289,6 +391,10 @@ def _not_found(tool: ToolSpec, args: dict[str, Any]) -> str:
     explained = [" ".join(p.not_found.split()).format_map(values) for p in tool.located("path") if p.not_found]
     if explained:
         return f"Xero found nothing for {what} (404): {' '.join(explained)}{hint}"
+    names = [p.name for p in tool.located("path")]
+    if len(names) > 1:  # e.g. an option ID under another category: it may exist, just not under that parent
+        return (f"Xero found nothing for {what} (404): there is no {names[-1]} {values[names[-1]]} under "
+                f"{names[0]} {values[names[0]]} (it may belong to another one, or not exist).{hint}")
     return f"Xero found nothing for {what} (404): it does not exist in this organisation.{hint}"
 
 

@@ -8,6 +8,7 @@ shows each record without its bulky parts (a tool's `compact`), saying where to 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +17,8 @@ from .catalogue import ToolSpec
 
 #: Envelope fields Xero adds to every reply; they say nothing about the records.
 ENVELOPE = frozenset({"Id", "Status", "ProviderName", "DateTimeUTC"})
+#: Xero's ID on an element it did not save: it names no record, and a model could copy it into a call.
+NIL_UUID = "00000000-0000-0000-0000-000000000000"
 
 
 @dataclass(frozen=True)
@@ -39,7 +42,7 @@ def _clean(value: Any) -> Any:
         out = {}
         for key, item in value.items():
             item = _clean(item)
-            if item is None or item == "" or item == [] or item == {}:
+            if item is None or item == "" or item == [] or item == {} or item == NIL_UUID:
                 continue
             out[key] = item
         return out
@@ -99,9 +102,17 @@ def present(tool: ToolSpec, args: dict[str, Any], body: Any, omit_defaults: dict
     notes = []
     if compact is not None and shown:
         notes.append(compact.note)
-    notes.append(page_note(data.get("pagination"), key.lower()))
+    if not shown and "includeArchived" in tool.by_name and args.get("includeArchived") is not True:
+        notes.append(f"No active {_noun(key)} matched; archived ones are hidden: call again with includeArchived "
+                     "true to include them.")
+    notes.append(page_note(data.get("pagination"), _noun(key)))
     lead = " ".join(n for n in notes if n)
     return data, (lead + "\n" if lead else "") + compact_json(data)
+
+
+def _noun(key: str) -> str:
+    """`TrackingCategories` → "tracking categories": the result key as words."""
+    return re.sub(r"(?<=[a-z])(?=[A-Z])", " ", key).lower()
 
 
 def page_note(pagination: Any, noun: str) -> str:

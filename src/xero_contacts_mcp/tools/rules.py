@@ -14,7 +14,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from .catalogue import FollowUp, ToolSpec
+from .catalogue import FollowUp, Node, ToolSpec
+from .schema import resolve
 
 #: stands in for a value only Xero's answer will give, when follow-up arguments are checked before sending
 PLACEHOLDER_ID = "00000000-0000-4000-8000-000000000000"
@@ -66,12 +67,25 @@ def problems(tool: ToolSpec, args: dict[str, Any], given: dict[str, Any] | None 
             if hit:
                 found.append((loc, " ".join(rule.say.split())))
     for field, path_param in (tool.same_as_path or {}).items():
+        found.extend(_nothing_to_change(args, field))
         expected = str(args.get(path_param, ""))
         for loc, value in values_at(args, field):
             if isinstance(value, str) and value.lower() != expected.lower():
                 found.append((loc, f"is {value}, but the path's {path_param} is {expected}: this call would change "
                                    f"{expected} only. Leave it out, or call with {path_param} {value}."))
     return found
+
+
+def _nothing_to_change(args: dict[str, Any], field: str) -> list[tuple[str, str]]:
+    """An update item with nothing but its ID (read-only fields are dropped before this) would be an empty
+    write that changes nothing: refused, as the tracking updates refuse an empty update."""
+    param, _, id_field = field.partition(".")
+    value = args.get(param)
+    items = value if isinstance(value, list) else [value] if isinstance(value, dict) else []
+    return [(f"{param}[{index}]" if isinstance(value, list) else param,
+             "has nothing to change (read-only fields are ignored): give at least one field to set")
+            for index, item in enumerate(items)
+            if isinstance(item, dict) and all(is_empty(v) for k, v in item.items() if k != id_field)]
 
 
 @dataclass(frozen=True)
@@ -148,3 +162,85 @@ def dig(value: Any, steps: list[str]) -> Any:
         else:
             return None
     return value
+
+
+#: Xero's per-record answer status: echoed back by a model that copies a record, never worth a note.
+_STATUS_ECHO = frozenset({"ValidationErrors", "HasValidationErrors", "StatusAttributeString", "Warnings"})
+
+
+def ignored(tool: ToolSpec, schemas: dict[str, Node], given: dict[str, Any], answer: Any = None) -> list[str]:
+    """A sentence for each response-only field the call sent with a value Xero's `answer` does not hold
+    (dropped, so not changed): accepted so a fetched record can be echoed back, but a model that meant to
+    set one must not think it did. An unchanged echo is not worth a note."""
+    found: list[str] = []
+
+    def walk(node: Node, value: Any, seen: Any, loc: str) -> None:
+        node = resolve(node, schemas)
+        if node.type == "array" and node.items is not None and isinstance(value, list):
+            for index, item in enumerate(value):
+                walk(node.items, item, seen[index] if isinstance(seen, list) and index < len(seen) else None,
+                     f"{loc}[{index}]")
+        elif isinstance(value, dict) and node.properties is not None:
+            said = node.read_only or {}
+            seen = seen if isinstance(seen, dict) else {}
+            for key in node.ignore or []:
+                if key in value and not is_empty(value[key]) and key not in _STATUS_ECHO and \
+                        not (key in said and said[key] is None) and not _holds(seen.get(key), value[key]):
+                    why = said.get(key)
+                    found.append(f"{loc}.{key} is read-only" + (f" ({why.rstrip('.')})" if why else "")
+                                 + ": it was ignored, not changed.")
+            for key, child in node.properties.items():
+                if key in value:
+                    walk(child, value[key], seen.get(key), f"{loc}.{key}")
+
+    for param in tool.params:
+        if param.in_ == "body" and param.name in given:
+            walk(param, given[param.name], answer.get(param.name) if isinstance(answer, dict) else None, param.name)
+    return found
+
+
+def _holds(seen: Any, sent: Any) -> bool:
+    """Whether Xero's answer already holds what was sent (its extra keys aside): an echo, not a change."""
+    if isinstance(sent, dict):
+        return isinstance(seen, dict) and all(_holds(seen.get(k), v) for k, v in sent.items() if not is_empty(v))
+    if isinstance(sent, list):
+        return isinstance(seen, list) and len(seen) == len(sent) and all(map(_holds, seen, sent))
+    return bool(seen == sent and type(seen) is type(sent))
+
+
+def replaced(tool: ToolSpec, schemas: dict[str, Node], args: dict[str, Any]) -> str | None:
+    """What an update replaced rather than merged, in one sentence: Xero replaces a list inside a record whole,
+    or one entry per type where its items carry a `…Type` (an address per AddressType); said so nothing is
+    lost unseen."""
+    if tool.method != "POST":
+        return None
+    found: list[str] = []
+
+    def walk(node: Node, value: Any, loc: str, depth: int) -> None:
+        node = resolve(node, schemas)
+        if node.type == "array" and node.items is not None and isinstance(value, list):
+            item = resolve(node.items, schemas)
+            if depth > 0 and item.type == "object":
+                found.append(_replaced(item, value, loc))
+                return
+            for index, element in enumerate(value):
+                walk(node.items, element, f"{loc}[{index}]", depth + 1)
+        elif isinstance(value, dict) and node.properties is not None:
+            for key, child in node.properties.items():
+                if key in value:
+                    walk(child, value[key], f"{loc}.{key}", depth + 1)
+
+    for param in tool.params:
+        if param.in_ == "body" and param.name in args:
+            walk(param, args[param.name], param.name, 0)
+    if not found:
+        return None
+    return "replaced, not merged (what was there and not sent is gone): " + "; ".join(found) + "."
+
+
+def _replaced(item: Node, sent: list[Any], loc: str) -> str:
+    kind = next((k for k, v in (item.properties or {}).items() if k.endswith("Type") and v.enum), None)
+    if kind is None:
+        return f"{loc} (the whole list: now the {len(sent)} sent)"
+    types = [str(e.get(kind)) for e in sent if isinstance(e, dict) and e.get(kind)]
+    return f"{loc} {', '.join(types)} (each whole; other {kind}s kept)"

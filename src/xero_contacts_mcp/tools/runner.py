@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import logging
 import re
+from collections import defaultdict
 from collections.abc import Callable
 from typing import Any, Protocol
 
+import anyio
 from pydantic import BaseModel, ValidationError
 
 from ..xero.errors import APIError, XeroError
 from ..xero.http import Request, Response
 from . import rules
-from .catalogue import Catalogue, Lookup, ToolSpec
+from .catalogue import Catalogue, Lookup, Namesakes, ToolSpec
 from .errors import (
     Advice,
     ArgumentsError,
@@ -28,6 +30,7 @@ from .request import build_request
 from .results import ToolResult, compact_json, present
 
 log = logging.getLogger(__name__)
+_NAMESAKES_WAIT = 5.0  # seconds the best-effort namesakes read may add to a write (e.g. queued by the limiter)
 
 
 class Sender(Protocol):
@@ -87,27 +90,38 @@ class ToolRunner:
         try:
             parsed = self.model(tool.name).model_validate(arguments)
         except ValidationError as exc:
-            raise arguments_error(exc) from None
+            raise arguments_error(exc, tool, self.catalogue.schemas) from None
         args = parsed.model_dump(by_alias=True, exclude_none=True)
+        refused = rules.problems(tool, args, arguments)  # first: a refused value names the tool that does it
+        if refused:
+            raise ArgumentsError(refused)
         if tool.require_any and not any(name in args for name in tool.require_any):
             names = " or ".join(tool.require_any)
             raise ArgumentsError([(names, "give at least one; there is nothing to send otherwise")])
-        refused = rules.problems(tool, args, arguments)
-        if refused:
-            raise ArgumentsError(refused)
         return args
 
     def _check_follow_ups(self, planned: list[rules.Planned], args: dict[str, Any]) -> None:
         """Follow-up arguments are validated before anything is sent, so a bad option cannot leave a
         category created and its options not."""
         found: list[tuple[str, str]] = []
+        first: dict[tuple[str, ...], rules.Planned] = {}
         for step in planned:
             other = self.catalogue.by_name[step.rule.tool]
+            follow_args = rules.arguments(step, args, None)
             try:
-                self.validate(other, rules.arguments(step, args, None))
+                self.validate(other, follow_args)
             except ArgumentsError as exc:
                 found.extend((rules.origin(step, where.split(".")[0].split("[")[0]), message)
                              for where, message in exc.problems)
+            # two follow-ups alike in what the tool requires (ignoring case): Xero would refuse the second
+            # after the call itself was applied, so it is refused before anything is sent
+            keys = [p.name for p in other.params if p.required and p.in_ != "path"]
+            same = (other.name, *(str(follow_args.get(p.name, "")).strip().casefold() for p in other.params
+                                  if p.required))
+            if same in first and keys:
+                found.append((step.loc, f"repeats {first[same].loc}: the same {' and '.join(keys)}, ignoring case "
+                                        "(Xero would refuse the second after applying the rest); send it once"))
+            first.setdefault(same, step)
         if found:
             raise ArgumentsError(found)
 
@@ -131,10 +145,42 @@ class ToolRunner:
             log.info("%s failed: %s", tool.name, type(exc).__name__)
             advice = await self._advice(tool, args, exc)
             return ToolResult(self.redact(describe_failure(tool, args, exc, advice)), is_error=True)
-        result = self._success(tool, args, response)
+        result = self._success(tool, args, response, arguments)
+        if tool.namesakes is not None and not result.is_error and not self.raw_results:
+            notes = await self._namesakes(tool.namesakes, result, response.tenant_id)
+            if notes:
+                result = ToolResult("\n".join(f"Note: {n}" for n in notes) + "\n" + result.text, result.data)
         if planned and not result.is_error:
             result = await self._follow(tool, args, response, planned, result)
         return result
+
+    async def _namesakes(self, rule: Namesakes, result: ToolResult, tenant: str | None) -> list[str]:
+        """Best effort, one read: other records sharing a written record's `field` (e.g. an archived contact
+        with a new contact's Name), so the model knows there are two."""
+        key = self.catalogue.by_name[rule.tool].result or ""
+        written = [r for r in (result.data or {}).values() if isinstance(r, list)]
+        records = [r for rows in written for r in rows if isinstance(r, dict) and isinstance(r.get(rule.field), str)]
+        values = {str(r[rule.field]).strip().casefold(): r.get(rule.same) for r in records}
+        if not values:
+            return []
+        quoted = sorted({'"' + str(r[rule.field]).replace("\\", "\\\\").replace('"', '\\"') + '"' for r in records})
+        args: dict[str, Any] = dict(rule.args) | {
+            "where": rule.where.replace("{any}", " OR ".join(f"{rule.field}=={q}" for q in quoted))}
+        if tenant and "xero-tenant-id" in self.catalogue.by_name[rule.tool].by_name:
+            args["xero-tenant-id"] = tenant
+        found: ToolResult | None = None
+        with anyio.move_on_after(_NAMESAKES_WAIT):  # a note is not worth holding up a write's answer
+            found = await self._run(self.catalogue.by_name[rule.tool], args)
+        rows = (found.data or {}).get(key) if found is not None and not found.is_error else None
+        notes = []
+        for row in rows if isinstance(rows, list) else []:
+            if not isinstance(row, dict):
+                continue
+            mine = values.get(str(row.get(rule.field, "")).strip().casefold(), row.get(rule.same))
+            if row.get(rule.same) != mine:
+                fields = defaultdict(lambda: "…", {k: str(v) for k, v in row.items()})
+                notes.append(" ".join(rule.say.split()).format_map(fields))
+        return notes
 
     async def _advice(self, tool: ToolSpec, args: dict[str, Any], exc: XeroError) -> Advice:
         """The catalogue's hints, plus what their lookups find for this 400 (e.g. the clashing option's ID)."""
@@ -198,7 +244,10 @@ class ToolRunner:
             if done.is_error:
                 failed += 1
                 entry["Error"] = done.text
-                lines.append(f"- {step.loc} via {other.name} FAILED: " + done.text.replace("\n", "\n    "))
+                said = "\n".join(line for line in done.text.splitlines() if not line.startswith("Nothing was saved"))
+                retry = {k: v for k, v in follow_args.items() if k not in ("Idempotency-Key", "xero-tenant-id")}
+                lines.append(f"- {step.loc} via {other.name} FAILED: " + said.replace("\n", "\n    ")
+                             + f"\n    Retry only this part, fixed: {other.name} {compact_json(retry)}")
             else:
                 entry["Result"] = done.data
                 lines.append(f"- {step.loc} via {other.name}: done.")
@@ -208,18 +257,24 @@ class ToolRunner:
             head = (f"{tool.title}: Xero applied this call, but {failed} of {len(planned)} follow-up calls failed "
                     "(details below). Do not repeat this call; repeat only the failed parts with the tool named.")
         else:
-            head = f"{tool.title}: done, and {len(planned)} follow-up call(s) carried out what Xero ignores here:"
+            head = f"{tool.title}: done, with {len(planned)} follow-up call(s) for what this call cannot set:"
         text = head + "\n" + "\n".join(lines) + "\n" + result.text
         if not failed:
             text += "\nFollow-up results: " + compact_json([o.get("Result") for o in outcomes])
         return ToolResult(text, data, is_error=bool(failed))
 
-    def _success(self, tool: ToolSpec, args: dict[str, Any], response: Response) -> ToolResult:
+    def _success(self, tool: ToolSpec, args: dict[str, Any], response: Response,
+                 given: dict[str, Any] | None = None) -> ToolResult:
         if response.body in (None, ""):
             deleted = {p.name: args[p.name] for p in tool.located("path")}
             data: dict[str, Any] = {"Deleted": deleted, "Message": f"{tool.title}: done."}
             return ToolResult(compact_json(data), data)
         data, text = present(tool, args, response.body, self.catalogue.omit_defaults, raw=self.raw_results)
+        schemas = self.catalogue.schemas
+        replaced = rules.replaced(tool, schemas, args)
+        notes = [*([replaced] if replaced else []), *rules.ignored(tool, schemas, given or {}, response.body)]
+        if notes:
+            text = "\n".join(f"Note: {n}" for n in notes) + "\n" + text
         advice = Advice(self.catalogue.hints)
         failed = [next_step(p, tool, advice) for p in _partial_failures(response.body, tool.result)]
         if failed:
@@ -262,11 +317,18 @@ def _failed(item: Any) -> bool:
 
 
 def _partial_text(tool: ToolSpec, response: Response, problems: list[str]) -> str:
-    items = response.body.get(tool.result) or []
-    bad = sum(1 for item in items if _failed(item))
-    return (
-        f"Xero saved {len(items) - bad} of {len(items)} and rejected {bad}:\n"
-        + "\n".join(f"- {p}" for p in problems)
-        + "\nThe saved records are in the result below (StatusAttributeString OK). "
-        "Fix the rejected ones and send only those again."
-    )
+    """Saved records first (some clients show little of an error result), then what was rejected."""
+    key = tool.result or ""
+    items = response.body.get(key) or []
+    saved = [(i, item) for i, item in enumerate(items) if isinstance(item, dict) and not _failed(item)]
+    id_key = next((k for k in ("ContactID", "ContactGroupID", "TrackingOptionID") if any(k in it for _, it in saved)),
+                  None)
+    lines = [f"Xero saved {len(saved)} of {len(items)}; {len(items) - len(saved)} rejected, not saved."]
+    if saved:
+        lines.append("Saved (do not send these again):")
+        lines += [f"- {key}[{i}]" + (f' {id_key} {item.get(id_key)}' if id_key else "")
+                  + (f' "{item["Name"]}"' if isinstance(item.get("Name"), str) else "") for i, item in saved]
+    lines.append("Rejected:")
+    lines += [f"- {p}" for p in problems]
+    lines.append("Fix the rejected ones and send only those again.")
+    return "\n".join(lines)

@@ -15,7 +15,7 @@ from .catalogue import Catalogue, Node, ToolSpec
 ADVERTISED_MAX_LENGTH_BELOW = 255
 
 _COPIED = ("type", "enum", "format", "minLength", "maxLength", "pattern", "minimum", "maximum",
-           "minItems", "maxItems")
+           "minItems", "maxItems", "minProperties")
 
 
 def resolve(node: Node, schemas: dict[str, Node]) -> Node:
@@ -24,9 +24,9 @@ def resolve(node: Node, schemas: dict[str, Node]) -> Node:
         return node
     base = resolve(schemas[node.ref], schemas)
     own = node.model_dump(exclude_unset=True, exclude={"ref", "required", "name", "in_", "ignored",
-                                                      "found_by", "default"})
+                                                      "found_by", "default", "publish"})
     required = [*(base.required or []), *(node.required or [])] if isinstance(node.required, list) else None
-    update: dict[str, Any] = {**own, "ref": None}
+    update: dict[str, Any] = {**own, "ref": None, "publish": node.publish}
     if required:
         update["required"] = required
     return base.model_copy(update=update)
@@ -50,9 +50,13 @@ def json_schema(node: Node, schemas: dict[str, Node]) -> dict[str, Any]:
     if node.items is not None:
         out["items"] = json_schema(node.items, schemas)
     if node.properties is not None:
-        out["properties"] = {k: json_schema(v, schemas) for k, v in node.properties.items()}
+        published = node.publish or {}
+        out["properties"] = {
+            k: json_schema(v if published.get(k) is None else v.model_copy(update=published[k]), schemas)
+            for k, v in node.properties.items() if k not in published or published[k] is not None}
         for name, note in (node.read_only or {}).items():
-            out["properties"][name] = {"readOnly": True, **({"description": note} if note else {})}
+            if name not in published or published[name] is not None:
+                out["properties"][name] = {"readOnly": True, **({"description": note} if note else {})}
         if node.required:
             out["required"] = list(node.required)
     return out
