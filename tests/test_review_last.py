@@ -1,0 +1,37 @@
+"""The last defects of the second blind review (issue 15), through a real MCP session against the sandbox:
+nothing asked for goes missing without a word, and every not-found answer says where to look next.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from test_agent_answers import call, contact_id
+from test_sandbox_e2e import session
+
+UNKNOWN = "11111111-2222-3333-4444-555555555555"
+
+
+async def test_ids_not_returned_are_listed_with_the_reason(settings_factory: Any) -> None:
+    async with session(settings_factory) as s:
+        bayside = contact_id(s, "Bayside Club")
+        marine = contact_id(s, "Marine Systems", "ARCHIVED")
+        is_error, text, data = await call(s, "xero_contacts_get_contacts", {"IDs": [bayside, marine, UNKNOWN]})
+        assert not is_error and [c["ContactID"] for c in data["Contacts"]] == [bayside]
+        assert text.startswith(f"2 of 3 IDs not returned: {marine}, {UNKNOWN}. Each is archived (call again "
+                               "with includeArchived true) or no contact has it.")
+        is_error, text, data = await call(s, "xero_contacts_get_contacts", {
+            "IDs": [bayside, marine, UNKNOWN], "includeArchived": True})
+        assert {c["ContactID"] for c in data["Contacts"]} == {bayside, marine}
+        assert text.startswith(f"1 of 3 IDs not returned: {UNKNOWN}. No contact has them.")
+        is_error, text, _ = await call(s, "xero_contacts_get_contacts", {"IDs": [bayside.upper()]})
+        assert not is_error and "not returned" not in text
+
+
+async def test_a_page_past_the_end_says_so_first_and_names_the_last_page(settings_factory: Any) -> None:
+    async with session(settings_factory) as s:
+        is_error, text, data = await call(s, "xero_contacts_get_contacts", {"page": 5})
+        count = data["pagination"]["itemCount"]
+        assert not is_error and data["Contacts"] == []
+        assert text.startswith(f"Page 5 is past the last page (1 page, {count} contacts): use page 1.\n")
+        assert "includeArchived" not in text.splitlines()[0]
