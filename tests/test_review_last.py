@@ -35,3 +35,21 @@ async def test_a_page_past_the_end_says_so_first_and_names_the_last_page(setting
         assert not is_error and data["Contacts"] == []
         assert text.startswith(f"Page 5 is past the last page (1 page, {count} contacts): use page 1.\n")
         assert "includeArchived" not in text.splitlines()[0]
+
+
+async def test_an_upsert_with_an_unknown_contact_id_gets_only_the_id_cause(settings_factory: Any) -> None:
+    async with session(settings_factory) as s:
+        text = await s.error("xero_contacts_update_or_create_contacts", {
+            "Contacts": [{"ContactID": UNKNOWN, "EmailAddress": "a@b.co"}]})
+        assert f"The contact with ContactID {UNKNOWN} could not be found" in text
+        assert "name must be specified" not in text and "add Name" not in text
+        # without a ContactID the missing Name is the cause, and its hint stays
+        text = await s.error("xero_contacts_update_or_create_contacts", {
+            "Contacts": [{"ContactNumber": "NO-SUCH-9", "EmailAddress": "a@b.co"}]})
+        assert "The contact name must be specified" in text and "add Name" in text
+        # the same inside a partial save (summarizeErrors false)
+        text = await s.error("xero_contacts_update_or_create_contacts", {"summarizeErrors": False, "Contacts": [
+            {"Name": "Brand New Ltd"}, {"ContactID": UNKNOWN, "EmailAddress": "a@b.co"}]})
+        rejected = text.split("Rejected:")[1].split("Fix the rejected ones")[0]
+        assert "Xero saved 1 of 2" in text and "could not be found" in rejected
+        assert "name must be specified" not in rejected

@@ -163,6 +163,9 @@ class Hint(_Strict):
     say: str
     tools: list[str] | None = None
     lookup: Lookup | None = None
+    follows: str | None = None
+    """A regular expression: when another message of the same element matches it, this message is its mere
+    consequence and is left out (so the model fixes the cause, not the symptom)."""
 
 
 class Namesakes(_Strict):
@@ -345,6 +348,10 @@ def _check_hints(catalogue: Catalogue, source: str) -> None:
             groups = set(re.compile(hint.match).groupindex)
         except re.error as exc:
             raise CatalogueError(f"{where}: match is not a regular expression ({exc})") from None
+        try:
+            re.compile(hint.follows or "")
+        except re.error as exc:
+            raise CatalogueError(f"{where}: follows is not a regular expression ({exc})") from None
         for name in hint.tools or []:
             if name not in catalogue.by_name:
                 raise CatalogueError(f"{where}: tools names unknown tool {name!r}")
