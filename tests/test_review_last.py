@@ -53,3 +53,13 @@ async def test_an_upsert_with_an_unknown_contact_id_gets_only_the_id_cause(setti
         rejected = text.split("Rejected:")[1].split("Fix the rejected ones")[0]
         assert "Xero saved 1 of 2" in text and "could not be found" in rejected
         assert "name must be specified" not in rejected
+
+
+async def test_an_update_of_only_a_read_only_field_names_it_and_why(settings_factory: Any) -> None:
+    async with session(settings_factory) as s:
+        bayside = contact_id(s, "Bayside Club")
+        text = await s.error("xero_contacts_update_contact", {"ContactID": bayside, "Contacts": [{"IsSupplier": True}]})
+        assert ("Contacts[0]: has nothing to change: IsSupplier is read-only (Xero sets it once a bill exists); "
+                "it cannot be set here: give at least one other field") in text
+        text = await s.error("xero_contacts_update_contact", {"ContactID": bayside, "Contacts": [{}]})
+        assert "Contacts[0]: has nothing to change: give at least one field to set" in text

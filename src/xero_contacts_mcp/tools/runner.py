@@ -94,7 +94,8 @@ class ToolRunner:
         except ValidationError as exc:
             raise arguments_error(exc, tool, self.catalogue.schemas) from None
         args = parsed.model_dump(by_alias=True, exclude_none=True)
-        refused = rules.problems(tool, args, arguments)  # first: a refused value names the tool that does it
+        # first: a refused value names the tool that does it
+        refused = rules.problems(tool, args, arguments, self.catalogue.schemas)
         if refused:
             raise ArgumentsError(refused)
         if tool.require_any and not any(name in args for name in tool.require_any):
