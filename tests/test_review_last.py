@@ -63,3 +63,20 @@ async def test_an_update_of_only_a_read_only_field_names_it_and_why(settings_fac
                 "it cannot be set here: give at least one other field") in text
         text = await s.error("xero_contacts_update_contact", {"ContactID": bayside, "Contacts": [{}]})
         assert "Contacts[0]: has nothing to change: give at least one field to set" in text
+
+
+async def test_not_found_errors_name_the_tool_that_finds_the_right_value(settings_factory: Any) -> None:
+    async with session(settings_factory) as s:
+        group = next(iter(s.sandbox.state().groups.values())).group_id
+        text = await s.error("xero_contacts_create_contact_group_contacts", {
+            "ContactGroupID": group, "Contacts": [{"ContactID": UNKNOWN}]})
+        assert f"The contact '{UNKNOWN}' does not exist. Find contact IDs with xero_contacts_get_contacts" in text
+        text = await s.error("xero_contacts_update_contact", {
+            "ContactID": contact_id(s, "Bayside Club"), "Contacts": [{"SalesTrackingCategories": [
+                {"TrackingCategoryName": "Regions", "TrackingOptionName": "North"}]}]})
+        assert "does not exist or is not active. Use the current names of an active category and option" in text
+        assert "list them with xero_contacts_get_tracking_categories" in text
+        text = await s.error("xero_contacts_get_contact_by_contact_number", {"ContactNumber": "NOPE-1"})
+        assert text == ('Xero found no contact with ContactNumber NOPE-1 (404). Search with xero_contacts_get_contacts: '
+                        'where ContactNumber=="NOPE-1", or searchTerm "NOPE-1" for part of a number or name; add '
+                        "includeArchived true for archived ones.")
