@@ -4,6 +4,7 @@ nothing asked for goes missing without a word, and every not-found answer says w
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from test_agent_answers import call, contact_id
@@ -80,3 +81,25 @@ async def test_not_found_errors_name_the_tool_that_finds_the_right_value(setting
         assert text == ('Xero found no contact with ContactNumber NOPE-1 (404). Search with xero_contacts_get_contacts: '
                         'where ContactNumber=="NOPE-1", or searchTerm "NOPE-1" for part of a number or name; add '
                         "includeArchived true for archived ones.")
+
+
+async def test_the_descriptions_say_what_the_server_does(settings_factory: Any) -> None:
+    async with session(settings_factory) as s:
+        listed = {t.name: t.model_dump(mode="json", by_alias=True) for t in (await s.client.list_tools()).tools}
+        text = json.dumps(listed)
+        assert "path" not in text.replace('"path"', "")  # no request-path jargon: the agent sees arguments only
+        assert "No umlauts" not in text  # Xero documents it but accepts them; the sandbox does too
+        assert "ACTIVE to restore it (needs a free slot: 2 active at most)" in \
+            listed["xero_contacts_update_tracking_category"]["description"]
+        group_tool = "xero_contacts_create_contact_group"
+        assert "Creates a contact group, or several (all or none: one failure saves nothing)" in listed[group_tool]["description"]
+        # the claim holds: a batch with one clash creates neither group
+        existing = next(iter(s.sandbox.state().groups.values())).name
+        before = len(s.sandbox.state().groups)
+        await s.error(group_tool, {"ContactGroups": [{"Name": "Brand New Group"}, {"Name": existing}]})
+        assert len(s.sandbox.state().groups) == before
+        # a body ID that differs from the ContactID argument is refused in those words
+        bayside = contact_id(s, "Bayside Club")
+        text = await s.error("xero_contacts_update_contact", {
+            "ContactID": bayside, "Contacts": [{"ContactID": UNKNOWN, "Name": "X"}]})
+        assert f"is {UNKNOWN}, but the ContactID argument is {bayside}" in text

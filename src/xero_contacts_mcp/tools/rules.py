@@ -72,7 +72,7 @@ def problems(tool: ToolSpec, args: dict[str, Any], given: dict[str, Any] | None 
         expected = str(args.get(path_param, ""))
         for loc, value in values_at(args, field):
             if isinstance(value, str) and value.lower() != expected.lower():
-                found.append((loc, f"is {value}, but the path's {path_param} is {expected}: this call would change "
+                found.append((loc, f"is {value}, but the {path_param} argument is {expected}: this call would change "
                                    f"{expected} only. Leave it out, or call with {path_param} {value}."))
     return found
 
