@@ -103,3 +103,13 @@ async def test_the_descriptions_say_what_the_server_does(settings_factory: Any) 
         text = await s.error("xero_contacts_update_contact", {
             "ContactID": bayside, "Contacts": [{"ContactID": UNKNOWN, "Name": "X"}]})
         assert f"is {UNKNOWN}, but the ContactID argument is {bayside}" in text
+
+
+async def test_a_name_for_an_id_and_a_full_active_slot_on_create_get_their_next_step(settings_factory: Any) -> None:
+    async with session(settings_factory) as s:
+        text = await s.error("xero_contacts_get_contact", {"ContactID": "Bayside Club"})
+        assert "ContactID: must be a UUID such as" in text and "; find it with xero_contacts_get_contacts" in text
+        await s.ok("xero_contacts_create_tracking_category", {"Name": "Dept"})  # the sandbox has 1 active
+        text = await s.error("xero_contacts_create_tracking_category", {"Name": "Old", "Status": "ARCHIVED"})
+        assert "A new category is created active (Status ARCHIVED is applied after), so it needs a free active slot" \
+            in text

@@ -25,7 +25,7 @@ from ..xero.errors import (
     TransportError,
     XeroError,
 )
-from .catalogue import Hint, Node, ToolSpec
+from .catalogue import Hint, Node, Param, ToolSpec
 from .schema import resolve
 
 _MAX_TEXT = 400
@@ -60,7 +60,10 @@ def arguments_error(exc: ValidationError, tool: ToolSpec | None = None,
         if error["type"] == "extra_forbidden":
             problems.append((where, _unknown(tool, schemas or {}, loc)))
             continue
-        problems.append((where, _plain(error, node, schemas or {})))
+        said = _plain(error, node, schemas or {})
+        if isinstance(node, Param) and node.found_by and said.startswith("must be a UUID"):
+            said += f"; find it with {node.found_by}"  # a name sent for an ID: say where IDs come from
+        problems.append((where, said))
     return ArgumentsError(problems)
 
 
