@@ -27,6 +27,10 @@ async def test_ids_not_returned_are_listed_with_the_reason(settings_factory: Any
         assert text.startswith(f"1 of 3 IDs not returned: {UNKNOWN}. No contact has them.")
         is_error, text, _ = await call(s, "xero_contacts_get_contacts", {"IDs": [bayside.upper()]})
         assert not is_error and "not returned" not in text
+        # split over pages: the others may be on the next page, so nothing is called missing
+        abc = contact_id(s, "ABC Furniture")
+        is_error, text, data = await call(s, "xero_contacts_get_contacts", {"IDs": [bayside, abc], "pageSize": 1})
+        assert len(data["Contacts"]) == 1 and "not returned" not in text and "Page 1 of 2" in text
 
 
 async def test_a_page_past_the_end_says_so_first_and_names_the_last_page(settings_factory: Any) -> None:

@@ -101,7 +101,9 @@ def present(tool: ToolSpec, args: dict[str, Any], body: Any, omit_defaults: dict
     data[key] = shown
     notes = []
     page = page_note(data.get("pagination"), _noun(key))
-    missing = _not_returned(tool, args, records)
+    paging = data.get("pagination")
+    whole = not isinstance(paging, dict) or not isinstance(paging.get("pageCount"), int) or paging["pageCount"] <= 1
+    missing = _not_returned(tool, args, records) if whole else ""  # others may be on the other pages
     if " is past the last page " in page:  # the cause of an empty page comes first, alone
         notes.append(page)
         page = ""
