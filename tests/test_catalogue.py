@@ -174,12 +174,16 @@ BROKEN = [
      "Contact: read_only fields must also be in ignore"),
     ("        default: 1\n", "        default: one\n", "params[page].default: Input should be a valid integer"),
     ("      unless: [IDs]\n", "      unless: [ContactIDs]\n", "compact.unless names unknown parameter 'ContactIDs'"),
+    ("    requested:\n      param: IDs\n", "    requested:\n      param: ContactIDs\n",
+     "requested names unknown parameter 'ContactIDs'"),
+    ("    follows: The contact with ContactID \\S+ could not be found\n", "    follows: The contact (\n",
+     "follows is not a regular expression"),
 ]
 
 
 @pytest.mark.parametrize(("old", "new", "message"), BROKEN, ids=["unknown-key", "missing-hint", "placeholder",
                                                                  "location", "ref", "read-only", "default",
-                                                                 "compact"])
+                                                                 "compact", "requested", "follows"])
 def test_a_mistake_in_tools_yaml_names_the_tool_and_key(tmp_path: Path, old: str, new: str, message: str) -> None:
     source = load_path().read_text()
     assert old in source, "the fixture text must exist in tools.yaml"

@@ -40,7 +40,7 @@ async def test_the_shared_contact_id_text_fits_each_tool(settings_factory: Any) 
     update = _item(tools["xero_contacts_update_contact"], "Contacts")["properties"]
     upsert = _item(tools["xero_contacts_update_or_create_contacts"], "Contacts")["properties"]
     assert "ContactID" not in create
-    assert "must equal the path ContactID" in update["ContactID"]["description"]
+    assert "must equal the ContactID argument" in update["ContactID"]["description"]
     assert "leave out to create" in upsert["ContactID"]["description"]
     assert "restores" not in create["ContactStatus"]["description"]  # "ACTIVE restores" means nothing on a create
     assert "whole" not in create["ContactPersons"]["description"] and "whole" in update["ContactPersons"]["description"]

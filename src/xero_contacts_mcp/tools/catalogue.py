@@ -105,6 +105,17 @@ class Compact(_Strict):
     note: str
 
 
+class Requested(_Strict):
+    """A read that takes a list of IDs (`param`) may return fewer records than asked for (Xero drops archived
+    and unknown ones without a word); the result then lists the missing ones, `say` formatted with {missing},
+    {asked} and {ids}. `say_if` swaps in another text when that parameter is true (e.g. archived included)."""
+
+    param: str
+    field: str
+    say: str
+    say_if: dict[str, str] = Field(default_factory=dict)
+
+
 class Refusal(_Strict):
     """A value Xero would accept and then ignore: refused before sending, with one sentence naming the tool
     that does it. `at` is a parameter, or a field inside it (`ContactGroups.Status`, arrays crossed); without
@@ -152,6 +163,9 @@ class Hint(_Strict):
     say: str
     tools: list[str] | None = None
     lookup: Lookup | None = None
+    follows: str | None = None
+    """A regular expression: when another message of the same element matches it, this message is its mere
+    consequence and is left out (so the model fixes the cause, not the symptom)."""
 
 
 class Namesakes(_Strict):
@@ -188,6 +202,7 @@ class ToolSpec(_Strict):
     refuse: list[Refusal] | None = None
     follow_ups: list[FollowUp] | None = None
     compact: Compact | None = None
+    requested: Requested | None = None
     namesakes: Namesakes | None = None
     params: list[Param]
 
@@ -333,6 +348,10 @@ def _check_hints(catalogue: Catalogue, source: str) -> None:
             groups = set(re.compile(hint.match).groupindex)
         except re.error as exc:
             raise CatalogueError(f"{where}: match is not a regular expression ({exc})") from None
+        try:
+            re.compile(hint.follows or "")
+        except re.error as exc:
+            raise CatalogueError(f"{where}: follows is not a regular expression ({exc})") from None
         for name in hint.tools or []:
             if name not in catalogue.by_name:
                 raise CatalogueError(f"{where}: tools names unknown tool {name!r}")
@@ -358,6 +377,10 @@ def _check_rules(tool: ToolSpec, catalogue: Catalogue, where: str) -> None:
     for refusal in tool.refuse or []:
         if refusal.at.split(".")[0] not in tool.by_name:
             raise CatalogueError(f"{where}: refuse names unknown parameter {refusal.at!r}")
+    if tool.requested is not None:
+        for name in [tool.requested.param, *tool.requested.say_if]:
+            if name not in tool.by_name:
+                raise CatalogueError(f"{where}: requested names unknown parameter {name!r}")
     if tool.namesakes is not None:
         other = catalogue.by_name.get(tool.namesakes.tool)
         if other is None or other.method != "GET" or "where" not in other.by_name:

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from pydantic import ValidationError
@@ -24,11 +25,12 @@ from ..xero.errors import (
     TransportError,
     XeroError,
 )
-from .catalogue import Hint, Node, ToolSpec
+from .catalogue import Hint, Node, Param, ToolSpec
 from .schema import resolve
 
 _MAX_TEXT = 400
 _NIL_UUID = "00000000-0000-0000-0000-000000000000"  # Xero's ID on an echoed element it did not save: never shown
+_Filter = Callable[[list[str]], list[str]]
 
 
 @dataclass(frozen=True)
@@ -58,7 +60,10 @@ def arguments_error(exc: ValidationError, tool: ToolSpec | None = None,
         if error["type"] == "extra_forbidden":
             problems.append((where, _unknown(tool, schemas or {}, loc)))
             continue
-        problems.append((where, _plain(error, node, schemas or {})))
+        said = _plain(error, node, schemas or {})
+        if isinstance(node, Param) and node.found_by and said.startswith("must be a UUID"):
+            said += f"; find it with {node.found_by}"  # a name sent for an ID: say where IDs come from
+        problems.append((where, said))
     return ArgumentsError(problems)
 
 
@@ -266,7 +271,8 @@ def _bad_request(tool: ToolSpec, args: dict[str, Any], body: Any, advice: Advice
         sent = args.get(label) if isinstance(args.get(label), list) else None
         bare = tool.writes and label not in tool.by_name  # a bare object body (tracking): no list to place in
         path = " ".join(f'{p.name} "{args[p.name]}"' for p in tool.located("path") if args.get(p.name))
-        problems = [next_step(p, tool, advice) for p in _located_messages(elements, label, sent, bare, path)]
+        causes = partial(causes_only, tool=tool, advice=advice)
+        problems = [next_step(p, tool, advice) for p in _located_messages(elements, label, sent, bare, path, causes)]
         head = f"Xero rejected the request (400 ValidationException: {body.get('Message', 'validation failed')})"
         if not problems:
             return head + ". Check the values and try again."
@@ -290,16 +296,37 @@ def _nothing_saved(tool: ToolSpec, sent: list[Any] | None, problems: list[str]) 
 
 def next_step(message: str, tool: ToolSpec, advice: Advice, default: str = "") -> str:
     """The message with the next step of the first hint that matches it (or `default`)."""
+    hit = _hint_for(message, tool, advice)
+    if hit is None:
+        return f"{message} {default}".rstrip()
+    index, match = hit
+    said = " ".join(advice.hints[index].say.split()).format_map(_Blank(match.groupdict(default="")))
+    found = advice.found.get(index)
+    return f"{message} {said}" + (f" {found}" if found else "")
+
+
+def _hint_for(message: str, tool: ToolSpec, advice: Advice) -> tuple[int, re.Match[str]] | None:
     for index, hint in enumerate(advice.hints):
         if hint.tools and tool.name not in hint.tools:
             continue
         match = re.search(hint.match, message, re.IGNORECASE)
-        if match is None:
+        if match is not None:
+            return index, match
+    return None
+
+
+def causes_only(messages: list[str], tool: ToolSpec, advice: Advice) -> list[str]:
+    """One element's messages without those its hint calls a consequence of another (`follows`): an upsert
+    whose ContactID is unknown is also told "the contact name must be specified", and adding a Name would
+    not help while the ContactID stays."""
+    kept = []
+    for message in messages:
+        hit = _hint_for(message, tool, advice)
+        cause = advice.hints[hit[0]].follows if hit is not None else None
+        if cause and any(re.search(cause, other, re.IGNORECASE) for other in messages if other is not message):
             continue
-        said = " ".join(hint.say.split()).format_map(_Blank(match.groupdict(default="")))
-        found = advice.found.get(index)
-        return f"{message} {said}" + (f" {found}" if found else "")
-    return f"{message} {default}".rstrip()
+        kept.append(message)
+    return kept
 
 
 class _Blank(dict[str, str]):
@@ -308,7 +335,7 @@ class _Blank(dict[str, str]):
 
 
 def _located_messages(elements: list[dict[str, Any]], label: str, sent: list[Any] | None,
-                      bare: bool, path: str = "") -> list[str]:
+                      bare: bool, path: str = "", causes: _Filter | None = None) -> list[str]:
     """Each message labelled with the element of the request it is about.
 
     Xero's 400 lists only the failing elements, so its position is not the request's: an element is placed
@@ -329,7 +356,7 @@ def _located_messages(elements: list[dict[str, Any]], label: str, sent: list[Any
         else:
             where = f"{label}[{index}]" if index is not None else f"{label} element"
             where += f" {named}" if named else ""
-        found.extend(_messages_in(element, where))
+        found.extend(_messages_in(element, where, causes))
     return found
 
 
@@ -352,25 +379,25 @@ def _ident(value: Any) -> str:
     return "" if text == _NIL_UUID else text
 
 
-def validation_messages(elements: list[Any], prefix: str = "") -> list[str]:
+def validation_messages(elements: list[Any], prefix: str = "", causes: _Filter | None = None) -> list[str]:
     """Every ValidationErrors message in Xero's elements, nested lists (Addresses, Phones…) included."""
     found: list[str] = []
     for index, element in enumerate(elements):
         if not isinstance(element, dict):
             continue
         label = f"{prefix}[{index}]" + (f" {_label(element)}" if _label(element) else "")
-        found.extend(_messages_in(element, label))
+        found.extend(_messages_in(element, label, causes))
     return found
 
 
-def _messages_in(node: dict[str, Any], label: str) -> list[str]:
-    found = [f"{label}: {e['Message']}" for e in node.get("ValidationErrors") or []
-             if isinstance(e, dict) and e.get("Message")]
+def _messages_in(node: dict[str, Any], label: str, causes: _Filter | None = None) -> list[str]:
+    own = [str(e["Message"]) for e in node.get("ValidationErrors") or [] if isinstance(e, dict) and e.get("Message")]
+    found = [f"{label}: {m}" for m in (causes(own) if causes is not None else own)]
     for key, value in node.items():
         if key != "ValidationErrors" and isinstance(value, list):
             for index, item in enumerate(value):
                 if isinstance(item, dict):
-                    found.extend(_messages_in(item, f"{label} {key}[{index}]"))
+                    found.extend(_messages_in(item, f"{label} {key}[{index}]", causes))
     return found
 
 

@@ -100,14 +100,38 @@ def present(tool: ToolSpec, args: dict[str, Any], body: Any, omit_defaults: dict
         shown = [{k: v for k, v in r.items() if k not in drop} if isinstance(r, dict) else r for r in shown]
     data[key] = shown
     notes = []
-    if compact is not None and shown:
-        notes.append(compact.note)
-    if not shown and "includeArchived" in tool.by_name and args.get("includeArchived") is not True:
+    page = page_note(data.get("pagination"), _noun(key))
+    paging = data.get("pagination")
+    whole = not isinstance(paging, dict) or not isinstance(paging.get("pageCount"), int) or paging["pageCount"] <= 1
+    missing = _not_returned(tool, args, records) if whole else ""  # others may be on the other pages
+    if " is past the last page " in page:  # the cause of an empty page comes first, alone
+        notes.append(page)
+        page = ""
+    elif missing:
+        notes.append(missing)
+    elif not shown and "includeArchived" in tool.by_name and args.get("includeArchived") is not True:
         notes.append(f"No active {_noun(key)} matched; archived ones are hidden: call again with includeArchived "
                      "true to include them.")
-    notes.append(page_note(data.get("pagination"), _noun(key)))
+    if compact is not None and shown:
+        notes.append(compact.note)
+    notes.append(page)
     lead = " ".join(n for n in notes if n)
     return data, (lead + "\n" if lead else "") + compact_json(data)
+
+
+def _not_returned(tool: ToolSpec, args: dict[str, Any], records: list[Any]) -> str:
+    """The tool's `requested` note when some of the IDs asked for are not among the records: Xero drops them
+    silently, and a model that takes "not listed" for "does not exist" may create a duplicate."""
+    rule = tool.requested
+    asked = args.get(rule.param) if rule is not None else None
+    if rule is None or not isinstance(asked, list):
+        return ""
+    got = {str(r.get(rule.field, "")).casefold() for r in records if isinstance(r, dict)}
+    missing = list(dict.fromkeys(str(a) for a in asked if str(a).casefold() not in got))
+    if not missing:
+        return ""
+    say = next((text for name, text in rule.say_if.items() if args.get(name) is True), rule.say)
+    return " ".join(say.split()).format(missing=len(missing), asked=len(set(map(str, asked))), ids=", ".join(missing))
 
 
 def _noun(key: str) -> str:
@@ -123,7 +147,8 @@ def page_note(pagination: Any, noun: str) -> str:
     if not (isinstance(page, int) and isinstance(count, int) and isinstance(items, int)):
         return ""
     if page > max(count, 1):
-        return f"Page {page} is past the last page: {count} page{'s' * (count != 1)}, {items} {noun} in all."
+        last = f"use page 1 to {count}" if count > 1 else "use page 1"
+        return f"Page {page} is past the last page ({count} page{'s' * (count != 1)}, {items} {noun}): {last}."
     if count <= 1:
         return ""
     if page < count:

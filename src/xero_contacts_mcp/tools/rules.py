@@ -50,7 +50,8 @@ def _walk(value: Any, steps: list[str], loc: str) -> Iterator[tuple[str, Any]]:
         yield from _walk(value[steps[0]], steps[1:], f"{loc}.{steps[0]}")
 
 
-def problems(tool: ToolSpec, args: dict[str, Any], given: dict[str, Any] | None = None) -> list[tuple[str, str]]:
+def problems(tool: ToolSpec, args: dict[str, Any], given: dict[str, Any] | None = None,
+             schemas: dict[str, Node] | None = None) -> list[tuple[str, str]]:
     """Each refused value and each body ID that differs from the path, as (location, sentence).
 
     `refuse` rules look at the arguments as `given` (valid, but before response-only fields such as a
@@ -67,25 +68,42 @@ def problems(tool: ToolSpec, args: dict[str, Any], given: dict[str, Any] | None 
             if hit:
                 found.append((loc, " ".join(rule.say.split())))
     for field, path_param in (tool.same_as_path or {}).items():
-        found.extend(_nothing_to_change(args, field))
+        found.extend(_nothing_to_change(tool, args, field, given or {}, schemas or {}))
         expected = str(args.get(path_param, ""))
         for loc, value in values_at(args, field):
             if isinstance(value, str) and value.lower() != expected.lower():
-                found.append((loc, f"is {value}, but the path's {path_param} is {expected}: this call would change "
+                found.append((loc, f"is {value}, but the {path_param} argument is {expected}: this call would change "
                                    f"{expected} only. Leave it out, or call with {path_param} {value}."))
     return found
 
 
-def _nothing_to_change(args: dict[str, Any], field: str) -> list[tuple[str, str]]:
+def _nothing_to_change(tool: ToolSpec, args: dict[str, Any], field: str, given: dict[str, Any],
+                       schemas: dict[str, Node]) -> list[tuple[str, str]]:
     """An update item with nothing but its ID (read-only fields are dropped before this) would be an empty
-    write that changes nothing: refused, as the tracking updates refuse an empty update."""
+    write that changes nothing: refused, as the tracking updates refuse an empty update, naming the read-only
+    fields it did carry and why Xero sets them (a model that sent only IsSupplier learns it cannot)."""
     param, _, id_field = field.partition(".")
-    value = args.get(param)
+    value, sent = args.get(param), given.get(param)
     items = value if isinstance(value, list) else [value] if isinstance(value, dict) else []
-    return [(f"{param}[{index}]" if isinstance(value, list) else param,
-             "has nothing to change (read-only fields are ignored): give at least one field to set")
-            for index, item in enumerate(items)
-            if isinstance(item, dict) and all(is_empty(v) for k, v in item.items() if k != id_field)]
+    sent_items = sent if isinstance(sent, list) else [sent]
+    node = resolve(tool.by_name[param], schemas) if param in tool.by_name and schemas else None
+    if node is not None and node.items is not None:
+        node = resolve(node.items, schemas)
+    ignore, said = (node.ignore or [], node.read_only or {}) if node is not None else ([], {})
+    found = []
+    for index, item in enumerate(items):
+        if not isinstance(item, dict) or not all(is_empty(v) for k, v in item.items() if k != id_field):
+            continue
+        original = sent_items[index] if index < len(sent_items) else None
+        original = original if isinstance(original, dict) else {}
+        dropped = [k for k in ignore if not is_empty(original.get(k))]
+        why = "; ".join(f"{k} is read-only" + (f" ({reason.rstrip('.')})" if (reason := said.get(k)) else "")
+                        for k in dropped)
+        found.append((f"{param}[{index}]" if isinstance(value, list) else param,
+                      f"has nothing to change: {why}; {'it' if len(dropped) == 1 else 'they'} cannot be set "
+                      "here: give at least one other field"
+                      if dropped else "has nothing to change: give at least one field to set"))
+    return found
 
 
 @dataclass(frozen=True)

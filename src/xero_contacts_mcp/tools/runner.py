@@ -6,6 +6,7 @@ import logging
 import re
 from collections import defaultdict
 from collections.abc import Callable
+from functools import partial
 from typing import Any, Protocol
 
 import anyio
@@ -19,6 +20,7 @@ from .errors import (
     Advice,
     ArgumentsError,
     arguments_error,
+    causes_only,
     describe_arguments,
     describe_failure,
     next_step,
@@ -92,7 +94,8 @@ class ToolRunner:
         except ValidationError as exc:
             raise arguments_error(exc, tool, self.catalogue.schemas) from None
         args = parsed.model_dump(by_alias=True, exclude_none=True)
-        refused = rules.problems(tool, args, arguments)  # first: a refused value names the tool that does it
+        # first: a refused value names the tool that does it
+        refused = rules.problems(tool, args, arguments, self.catalogue.schemas)
         if refused:
             raise ArgumentsError(refused)
         if tool.require_any and not any(name in args for name in tool.require_any):
@@ -276,7 +279,8 @@ class ToolRunner:
         if notes:
             text = "\n".join(f"Note: {n}" for n in notes) + "\n" + text
         advice = Advice(self.catalogue.hints)
-        failed = [next_step(p, tool, advice) for p in _partial_failures(response.body, tool.result)]
+        causes = partial(causes_only, tool=tool, advice=advice)
+        failed = [next_step(p, tool, advice) for p in _partial_failures(response.body, tool.result, causes)]
         if failed:
             return ToolResult(self.redact(_partial_text(tool, response, failed)) + "\n" + text, data, is_error=True)
         return ToolResult(text, data)
@@ -299,7 +303,7 @@ def _messages(body: Any) -> list[str]:
     return found
 
 
-def _partial_failures(body: Any, key: str | None) -> list[str]:
+def _partial_failures(body: Any, key: str | None, causes: Callable[[list[str]], list[str]]) -> list[str]:
     """Elements Xero marked failed inside a 200 (summarizeErrors=false)."""
     items = body.get(key) if isinstance(body, dict) and key else None
     if not isinstance(items, list):
@@ -307,7 +311,7 @@ def _partial_failures(body: Any, key: str | None) -> list[str]:
     failed = [item if _failed(item) else {} for item in items]
     if not any(failed):
         return []
-    return validation_messages(failed, prefix=key or "")
+    return validation_messages(failed, prefix=key or "", causes=causes)
 
 
 def _failed(item: Any) -> bool:
