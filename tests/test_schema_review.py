@@ -131,7 +131,7 @@ async def test_dead_parameters_cost_a_few_words(settings_factory: Any) -> None:
             ("xero_contacts_create_tracking_category", "TrackingCategoryID")]
     for name, param in dead:
         published = tools[name]["inputSchema"]["properties"][param]
-        assert published["description"] == "No effect; leave out.", (name, param)
+        assert published["description"] == "Leave out; a value is refused.", (name, param)
         assert "items" not in published, (name, param)  # an ignored array's item schema is not worth its bytes
 
 
