@@ -88,4 +88,4 @@ def _print(text: str) -> None:
 
 
 def _warn(text: str) -> None:
-    print(text, file=sys.stderr)
+    sys.stderr.write(text + "\n")
