@@ -16,10 +16,8 @@ from typing import Any
 import tiktoken
 from mcp import Client
 
-from xero_contacts_mcp.runtime import open_runtime
-from xero_contacts_mcp.server.app import build_server
+from test_sandbox_e2e import session
 from xero_contacts_mcp.tools.catalogue import load_catalogue
-from xero_contacts_mcp.tools.runner import UnknownToolError
 
 PAGE_TOKEN_BUDGET = 12_000
 LIST = "xero_contacts_get_contacts"
@@ -79,23 +77,19 @@ async def call(client: Client, tool: str, args: dict[str, Any]) -> tuple[str, di
 @asynccontextmanager
 async def demo(settings_factory: Any) -> AsyncIterator[Client]:
     """A session on the sandbox's demo organisation."""
-    settings = settings_factory(xero_mcp_sandbox=True, xero_access_token=None, xero_tenant_id=None)
-    async with open_runtime(settings) as runtime:
-        server = build_server(runtime.runner, instructions=runtime.catalogue.instructions,
-                              unknown_tool=UnknownToolError)
-        async with Client(server) as session:
-            yield session
+    async with session(settings_factory) as s:
+        yield s.client
 
 
 @asynccontextmanager
 async def seeded(settings_factory: Any) -> AsyncIterator[Client]:
     """A session on a sandbox holding the 5 demo contacts plus 100 realistic ones."""
-    async with demo(settings_factory) as session:
+    async with demo(settings_factory) as client:
         rng = random.Random(7)  # noqa: S311 - reproducible test data
         for start in (0, 50):
-            await call(session, "xero_contacts_create_contacts",
+            await call(client, "xero_contacts_create_contacts",
                        {"Contacts": [realistic(i, rng) for i in range(start, start + 50)]})
-        yield session
+        yield client
 
 
 async def test_a_list_without_page_or_ids_is_page_1_and_says_how_to_get_the_next(settings_factory: Any) -> None:

