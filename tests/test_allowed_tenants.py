@@ -4,6 +4,7 @@ start-up error (exit 2); `tenants` and `doctor` show which organisations are all
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +71,19 @@ async def test_calls_to_other_organisations_fail_and_send_nothing(make_settings:
         assert "may already have applied" not in refused.text
     assert not ok.is_error, ok.text
     assert sandbox.stats()["writes_applied"] == 0
+
+
+async def test_a_refused_call_takes_no_place_in_the_rate_limits(make_settings: Any, sandbox: SandboxProcess,
+                                                                tenants: tuple[str, str]) -> None:
+    default, allowed = tenants
+    settings = make_settings(xero_mcp_allowed_tenants=allowed)
+    await _login(settings, default)
+    async with open_runtime(settings) as rt:
+        for _ in range(3):
+            assert (await rt.runner.run("xero_contacts_get_contacts", {"xero-tenant-id": default})).is_error
+        # refused before the limiter: neither the organisation's window nor the app's counts them
+        assert default not in rt.client.limiter._tenants  # type: ignore[attr-defined]
+        assert rt.client.limiter._app.remaining(time.monotonic()) == rt.client.limiter.limits.app_per_window  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize("value", ["not-a-uuid", "8d1bb3a3-3c1a-4b44-9c1e-0e6f0a7e2c11,acme"])

@@ -21,11 +21,10 @@ from .tools.catalogue import Catalogue, load_catalogue
 from .tools.listing import Listing, from_catalogue, load_listing
 from .tools.runner import ToolRunner
 from .tools.selection import select, split_names
-from .xero.auth import AllowedTenants, NoCredentials
+from .xero.auth import NoCredentials
 from .xero.client import ClientConfig, XeroClient
 from .xero.oauth import App, CustomConnection, OAuth2Auth, StaticToken, StoredLogin, TokenSource
 from .xero.retry import RetryPolicy
-from .xero.tenants import Tenants
 
 if TYPE_CHECKING:
     from .state.people import PeopleStore
@@ -211,18 +210,14 @@ async def open_runtime(settings: Settings, *, transport: httpx2.AsyncBaseTranspo
             config = ClientConfig(settings.xero_api_url, settings.xero_tenant_id, settings.xero_mcp_timeout,
                                   retry_policy(settings))
             connections_url = settings.xero_connections_url
-        allowed = settings.allowed_tenants()
-        # the sandbox is no real organisation; without credentials, that is what every call says first
-        if allowed is not None and not settings.xero_mcp_sandbox and not isinstance(auth, NoCredentials):
-            auth = AllowedTenants(auth, allowed)
+        # the sandbox is no real organisation: the allow-list is for real ones
+        allowed = None if settings.xero_mcp_sandbox else settings.allowed_tenants()
         # hosted: a person's default is their only organisation, read from their connections (shared, and
         # replaced when they sign in again), never from a token set another replica may hold an older copy of
         stored_tenant = source.tenant_id if isinstance(source, StoredLogin) else None
         client = XeroClient(config, auth, transport, limiter, connections_url=connections_url,
                             stored_tenant=stored_tenant, cache=cache, cache_key=connections_key(settings),
-                            per_person=per_person)
-        if isinstance(client.tenants, Tenants):  # hosted mode's per-person choice is checked by AllowedTenants
-            client.tenants.allowed = allowed  # the only allowed organisation is the default, not the only one
+                            per_person=per_person, allowed=allowed)
         stack.push_async_callback(client.aclose)
         redactor = logs.RedactingFilter(settings.secrets())
         if sandbox is not None:

@@ -3,12 +3,11 @@ that decides, request by request, whether credentials may go to an organisation 
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import AsyncGenerator, Collection, Generator
+from collections.abc import AsyncGenerator, Generator
 
 import httpx2
 
-from .errors import NotConfiguredError, TenantRequiredError
+from .errors import NotConfiguredError
 
 SETUP_HINT = (
     "Xero access is not configured. Run `xero-contacts-mcp login` (with XERO_CLIENT_ID set, and "
@@ -42,53 +41,3 @@ class NoCredentials(httpx2.Auth):
     ) -> AsyncGenerator[httpx2.Request, httpx2.Response]:
         raise NotConfiguredError(SETUP_HINT)
         yield request  # pragma: no cover - makes this a generator
-
-
-class TenantNotAllowedError(TenantRequiredError):
-    """The call names an organisation outside XERO_MCP_ALLOWED_TENANTS; nothing was sent."""
-
-
-class AllowedTenants(httpx2.Auth):
-    """XERO_MCP_ALLOWED_TENANTS: a request for any other organisation is refused before credentials are
-    attached or anything is sent, whether the tenant came from the call, XERO_TENANT_ID or a stored default.
-
-    Wraps the real flow, so every attempt (retries and the resend after a renewed token included) is
-    checked. Requests without a tenant (listing the connections) pass.
-    """
-
-    def __init__(self, inner: httpx2.Auth, allowed: Collection[str]) -> None:
-        self.inner = inner
-        self.allowed = frozenset(allowed)
-
-    def check(self, tenant: str | None) -> None:
-        if tenant is None or _canonical(tenant) in self.allowed:
-            return
-        listed = ", ".join(sorted(self.allowed))
-        raise TenantNotAllowedError(
-            f"Organisation {tenant.strip()} is not one this server may reach, so nothing was sent to Xero: "
-            f"its operator allows only {listed} (XERO_MCP_ALLOWED_TENANTS). Pass one of these as xero-tenant-id.")
-
-    async def async_auth_flow(self, request: httpx2.Request) -> AsyncGenerator[httpx2.Request, httpx2.Response]:
-        self.check(request.headers.get("xero-tenant-id"))
-        flow = self.inner.async_auth_flow(request)
-        try:
-            outgoing = await flow.__anext__()
-            while True:
-                self.check(outgoing.headers.get("xero-tenant-id"))
-                response = yield outgoing
-                outgoing = await flow.asend(response)
-        except StopAsyncIteration:
-            return
-        finally:
-            await flow.aclose()
-
-    def sync_auth_flow(self, request: httpx2.Request) -> Generator[httpx2.Request, httpx2.Response, None]:
-        self.check(request.headers.get("xero-tenant-id"))
-        yield from self.inner.sync_auth_flow(request)
-
-
-def _canonical(tenant: str) -> str:
-    try:
-        return str(uuid.UUID(tenant.strip()))
-    except ValueError:
-        return tenant.strip().lower()

@@ -29,6 +29,7 @@ from .errors import (
     NotConfiguredError,
     RateLimitedError,
     SharedStateError,
+    TenantNotAllowedError,
     TenantRequiredError,
     TimeoutError_,
     TransportError,
@@ -66,8 +67,11 @@ class XeroClient:
                  connections_url: str | None = None,
                  stored_tenant: Callable[[], Awaitable[str | None]] | None = None,
                  cache: SharedCache | None = None, cache_key: str = "connections",
-                 per_person: str | None = None) -> None:
+                 per_person: str | None = None, allowed: frozenset[str] | None = None) -> None:
         self.config = config
+        #: XERO_MCP_ALLOWED_TENANTS (lower-case ids; None: no allow-list), checked before a call takes a place
+        #: in the limiter or has credentials attached
+        self.allowed = allowed
         self.retries = 0  # how many retries this client has made (observability, tests)
         self._auth = auth
         self._transport = transport
@@ -80,7 +84,8 @@ class XeroClient:
             self.tenants = PersonTenants(lambda: self._http, connections_url, stored_tenant, cache, cache_key,
                                          no_person=per_person)
         elif connections_url:
-            self.tenants = Tenants(lambda: self._http, connections_url, stored_tenant, cache, cache_key)
+            self.tenants = Tenants(lambda: self._http, connections_url, stored_tenant, cache, cache_key,
+                                   allowed=allowed)
 
     @property
     def _http(self) -> httpx2.AsyncClient:
@@ -116,7 +121,12 @@ class XeroClient:
                 "No Xero organisation was chosen: pass xero-tenant-id, or set XERO_TENANT_ID.",
                 method=request.method, path=request.path,
             )
-        headers[TENANT_HEADER] = tenant.strip()
+        headers[TENANT_HEADER] = tenant = tenant.strip()
+        if self.allowed is not None and _canonical(tenant) not in self.allowed:
+            raise TenantNotAllowedError(
+                f"Organisation {tenant} is not one this server may reach, so nothing was sent to Xero: its operator "
+                f"allows only {', '.join(sorted(self.allowed))} (XERO_MCP_ALLOWED_TENANTS). Pass one of these as "
+                "xero-tenant-id.", method=request.method, path=request.path)
         if request.method in WRITE_METHODS and not headers.get(IDEMPOTENCY_HEADER, "").strip():
             headers[IDEMPOTENCY_HEADER] = str(uuid.uuid4())
         for name, value in headers.items():
@@ -282,3 +292,11 @@ def _parse(reply: httpx2.Response) -> Any:
         except ValueError:
             return text
     return text
+
+
+def _canonical(tenant: str) -> str:
+    """A tenant id as the allow-list holds it (UUIDs in canonical lower case)."""
+    try:
+        return str(uuid.UUID(tenant))
+    except ValueError:
+        return tenant.lower()

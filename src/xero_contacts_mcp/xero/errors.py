@@ -37,6 +37,11 @@ class TenantRequiredError(XeroError):
     """No organisation was named and none is configured."""
 
 
+class TenantNotAllowedError(TenantRequiredError):
+    """The call names an organisation it may not reach (outside XERO_MCP_ALLOWED_TENANTS, or in hosted mode
+    not the caller's); nothing was sent."""
+
+
 class InvalidRequestError(XeroError):
     """A request we refuse to send, or that the HTTP library refused to build (never sent, never retried)."""
 

@@ -21,13 +21,9 @@ import httpx2
 
 from ..identity import current_person
 from ..state.cache import MemoryCache, SharedCache
-from .errors import APIError, NotConfiguredError, TenantRequiredError, TransportError
+from .errors import APIError, NotConfiguredError, TenantNotAllowedError, TenantRequiredError, TransportError
 
 CACHE_SECONDS = 3600.0  # refreshed sooner after any 403 (a disconnected organisation)
-
-
-class TenantNotAllowedError(TenantRequiredError):
-    """Hosted mode: the call named an organisation that is not the caller's."""
 
 
 class Tenants:
@@ -36,7 +32,8 @@ class Tenants:
 
     def __init__(self, http: Callable[[], httpx2.AsyncClient], connections_url: str,
                  stored_default: Callable[[], Awaitable[str | None]] | None = None,
-                 cache: SharedCache | None = None, key: str = "connections", *, strict: bool = False) -> None:
+                 cache: SharedCache | None = None, key: str = "connections", *, strict: bool = False,
+                 allowed: frozenset[str] | None = None) -> None:
         self._http = http
         self._url = connections_url
         self._stored_default = stored_default
@@ -45,7 +42,7 @@ class Tenants:
         self._lock = anyio.Lock()
         self.strict = strict
         #: XERO_MCP_ALLOWED_TENANTS as lower-case ids (None: every connected organisation may be chosen)
-        self.allowed: frozenset[str] | None = None
+        self.allowed = allowed
 
     async def choose(self, named: str | None) -> str:
         """The tenant a call uses: `named` (checked against the connections when strict), else the default."""
