@@ -26,10 +26,10 @@ from ..xero.errors import (
     XeroError,
 )
 from .catalogue import Hint, Node, Param, ToolSpec
+from .results import NIL_UUID  # Xero's ID on an echoed element it did not save: never shown
 from .schema import resolve
 
 _MAX_TEXT = 400
-_NIL_UUID = "00000000-0000-0000-0000-000000000000"  # Xero's ID on an echoed element it did not save: never shown
 _Filter = Callable[[list[str]], list[str]]
 
 
@@ -376,7 +376,7 @@ def _place(element: dict[str, Any], sent: list[Any] | None, used: set[int]) -> i
 
 def _ident(value: Any) -> str:
     text = value.strip().casefold() if isinstance(value, str) else ""
-    return "" if text == _NIL_UUID else text
+    return "" if text == NIL_UUID else text
 
 
 def validation_messages(elements: list[Any], prefix: str = "", causes: _Filter | None = None) -> list[str]:
@@ -403,7 +403,7 @@ def _messages_in(node: dict[str, Any], label: str, causes: _Filter | None = None
 
 def _label(element: dict[str, Any]) -> str:
     for key in ("Name", "ContactNumber", "ContactID", "ContactGroupID", "TrackingCategoryID"):
-        if isinstance(element.get(key), str) and element[key] and element[key] != _NIL_UUID:
+        if isinstance(element.get(key), str) and element[key] and element[key] != NIL_UUID:
             return f'{key} "{element[key]}"'
     return ""
 

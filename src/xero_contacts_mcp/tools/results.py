@@ -18,7 +18,7 @@ from .catalogue import ToolSpec
 #: Envelope fields Xero adds to every reply; they say nothing about the records.
 ENVELOPE = frozenset({"Id", "Status", "ProviderName", "DateTimeUTC"})
 #: Xero's ID on an element it did not save: it names no record, and a model could copy it into a call.
-NIL_UUID = "00000000-0000-0000-0000-000000000000"
+NIL_UUID = "00000000-0000-0000-0000-000000000000"  # Xero's ContactID on an element it did not save
 
 
 @dataclass(frozen=True)

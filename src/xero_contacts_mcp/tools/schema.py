@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .catalogue import Catalogue, Node, ToolSpec
+from .catalogue import Catalogue, Node, Param, ToolSpec
 
 # Limits this generous are never approached by a model; they are enforced on input (the error names
 # the limit) but not advertised, which keeps tools/list about 600 bytes smaller.
@@ -18,13 +18,16 @@ _COPIED = ("type", "enum", "format", "minLength", "maxLength", "pattern", "minim
            "minItems", "maxItems", "minProperties")
 
 
+#: what a parameter has beyond a schema node (where Xero reads it, refusals, …): never part of its schema
+_PARAM_ONLY = frozenset(Param.model_fields) - frozenset(Node.model_fields)
+
+
 def resolve(node: Node, schemas: dict[str, Node]) -> Node:
     """Inline `ref`: the shared schema, with this use's own keys (description, required) on top."""
     if node.ref is None:
         return node
     base = resolve(schemas[node.ref], schemas)
-    own = node.model_dump(exclude_unset=True, exclude={"ref", "required", "name", "in_", "ignored",
-                                                      "found_by", "default", "publish"})
+    own = node.model_dump(exclude_unset=True, exclude={"ref", "required", "publish", *_PARAM_ONLY})
     required = [*(base.required or []), *(node.required or [])] if isinstance(node.required, list) else None
     update: dict[str, Any] = {**own, "ref": None, "publish": node.publish}
     if required:

@@ -10,10 +10,8 @@ once — hold across replicas without a lock.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import tempfile
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -21,6 +19,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ...state.cache import SharedStateUnavailable
+from ...state.tokens import write_private
 
 
 class GrantStore(Protocol):
@@ -103,18 +102,7 @@ class FileGrantStore:
     def _write(self, data: dict[str, list[Any]]) -> None:
         now = time.time()
         live = {k: v for k, v in data.items() if v[0] > now}
-        fd, temp = tempfile.mkstemp(prefix=".grants-", suffix=".tmp", dir=self.path.parent)
-        try:
-            os.fchmod(fd, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump(live, handle, separators=(",", ":"))
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temp, self.path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(temp)
-            raise
+        write_private(self.path, json.dumps(live, separators=(",", ":")).encode())
         self._data, self._seen = live, _identity(self.path.stat())
 
     @staticmethod
