@@ -198,6 +198,20 @@ async def test_keys_rotate_new_key_first_old_sets_still_open(settings_factory: A
         assert [p.user_id for p in await runtime.people.people()] == [bob.user_id]  # type: ignore[union-attr]
 
 
+async def test_a_person_whose_key_was_retired_signs_in_again(settings_factory: Any, store: dict[str, Any]) -> None:
+    sandbox = make_sandbox()
+    async with hosted(hosted_settings(settings_factory, sandbox, **store), sandbox) as runtime:
+        assert runtime.people is not None
+        alice = await sign_in(runtime.people, sandbox, "alice")
+    retired = hosted_settings(settings_factory, sandbox, **{**store, "xero_mcp_encryption_key": Fernet.generate_key()})
+    async with hosted(retired, sandbox) as runtime:
+        assert runtime.people is not None
+        assert (await call_as(runtime, alice)).is_error  # their token set cannot be opened any more …
+        again = await sign_in(runtime.people, sandbox, "alice")  # … so they sign in afresh, and it works
+        assert again.user_id == alice.user_id
+        assert not (await call_as(runtime, alice, {"xero-tenant-id": tenants_of(sandbox, "alice")[0]})).is_error
+
+
 # ── refreshing: several expiries, one refresh per expiry per person, across replicas ──────────────
 
 

@@ -28,7 +28,7 @@ import httpx2
 from .runtime import app, connections_key
 from .settings import DEFAULT_SCOPES, Settings
 from .state.cache import SharedStateUnavailable
-from .state.tokens import Login, TokenStore, UnusableLoginError
+from .state.tokens import Login, TokenStore, UnusableLoginError, replace_login
 from .stores import Stores, StoresUnavailable, open_stores
 from .xero.oauth import App, with_expiry
 
@@ -214,13 +214,7 @@ async def _login(settings: Settings, store: TokenStore, redirect: Redirect, tena
     chosen = _choose(connections, tenant, say, ask)
     login = Login(token=token, client_id=xero_app.client_id, tenant_id=chosen, connections=connections)
     async with store.lock():
-        try:
-            existing = await store.load()  # a new login replaces any earlier one, whatever its version
-        except UnusableLoginError:  # damaged, or writable by others: replaced by one of our own
-            await store.delete()
-            existing = None
-        login.version = existing.version if existing is not None else 0
-        login = await store.save(login)
+        login = await replace_login(store, login)
     _summary(login, store, say)
     return login
 

@@ -215,6 +215,18 @@ class TokenSaveError(TokenFileUnusable):
         return self.what
 
 
+async def replace_login(store: TokenStore, login: Login) -> Login:
+    """A new sign-in: save `login` over whatever is stored, any version, and over a stored login that cannot
+    be used (damaged, writable by others, sealed with a retired key). Call with `store.lock()` held."""
+    try:
+        existing = await store.load()
+    except UnusableLoginError:
+        await store.delete()
+        existing = None
+    login.version = existing.version if existing is not None else 0
+    return await store.save(login)
+
+
 def default_token_file() -> Path:
     return user_dir("config") / "tokens.json"
 

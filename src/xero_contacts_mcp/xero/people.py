@@ -21,7 +21,7 @@ import httpx2
 from ..identity import Person, current_person
 from ..state.cache import SharedCache
 from ..state.people import PeopleStore, PersonRecord, check_user_id
-from ..state.tokens import Login, UnreadableLoginError
+from ..state.tokens import Login, UnreadableLoginError, replace_login
 from .errors import NotConfiguredError
 from .oauth import App, LoginRequiredError, StoredLogin, with_expiry
 from .tenants import CACHE_SECONDS, person_key
@@ -160,10 +160,11 @@ class XeroPeople:
         login = Login(token=token, client_id=self.app.client_id, tenant_id=default, connections=organisations)
         store = self.store.tokens(person.user_id)
         async with store.lock():
-            existing = await store.load()  # a new sign-in replaces their earlier token set, whatever its version
-            login.version = existing.version if existing is not None else 0
-            await store.save(login)
-            earlier = await self.store.record(person.user_id)
+            await replace_login(store, login)  # even one sealed with a key since retired: they sign in afresh
+            try:
+                earlier = await self.store.record(person.user_id)
+            except UnreadableLoginError:
+                earlier = None
             now = time.time()
             await self.store.save_record(PersonRecord(
                 user_id=person.user_id, email=person.email, name=person.name,
