@@ -113,8 +113,7 @@ def selected_tools(settings: Settings, listing: Listing) -> list[str]:
 
 
 def check_hosted(settings: Settings) -> None:
-    """Hosted mode's start-up checks (HostedConfigError: exit status 2), and a warning for each setting
-    that does not apply in it."""
+    """Hosted mode's start-up checks (HostedConfigError: exit status 2)."""
     settings.encryption_keys()  # raises when missing
     if not settings.xero_client_id or settings.xero_client_secret is None:
         raise HostedConfigError("hosted mode (XERO_MCP_PUBLIC_URL with --transport http) needs XERO_CLIENT_ID and "
@@ -124,8 +123,12 @@ def check_hosted(settings: Settings) -> None:
         raise HostedConfigError("hosted mode (XERO_MCP_PUBLIC_URL with --transport http) serves each person's own "
                                 "Xero; it does not combine with --sandbox (point XERO_*_URL at `xero-contacts-mcp "
                                 "sandbox` instead)")
-    ignored = [name for name, value in (("XERO_MCP_HTTP_TOKEN", settings.xero_mcp_http_token),
-                                        ("XERO_ACCESS_TOKEN", settings.xero_access_token),
+
+
+def _warn_ignored_in_hosted_mode(settings: Settings) -> None:
+    """Once, at start-up: the settings of a single login that hosted mode does not use (the HTTP layer says
+    the same of XERO_MCP_HTTP_TOKEN)."""
+    ignored = [name for name, value in (("XERO_ACCESS_TOKEN", settings.xero_access_token),
                                         ("XERO_TENANT_ID", settings.xero_tenant_id)) if value is not None]
     if ignored:
         log.warning("hosted mode: %s %s not apply (each person signs in through their MCP client and acts on "
@@ -184,6 +187,7 @@ async def open_runtime(settings: Settings, *, transport: httpx2.AsyncBaseTranspo
     limiter: Limiter
     if hosted:
         check_hosted(settings)
+        _warn_ignored_in_hosted_mode(settings)
     async with AsyncExitStack() as stack:
         if hosted:
             from .xero.people import NO_PERSON
@@ -192,10 +196,9 @@ async def open_runtime(settings: Settings, *, transport: httpx2.AsyncBaseTranspo
             cache, limiter = stores.cache, stores.limiter
             with contextlib.suppress(TokenStoreError):  # an unreadable one does not apply either
                 if await stores.tokens.load() is not None:
-                        log.warning("hosted mode: the login stored by `xero-contacts-mcp login` (%s) does not apply; "
+                    log.warning("hosted mode: the login stored by `xero-contacts-mcp login` (%s) does not apply; "
                                 "each person signs in through their MCP client", stores.tokens.describe())
             people, source = xero_people(settings, people_store(settings, stores), transport, cache)
-            stack.push_async_callback(people.aclose)
             auth: httpx2.Auth = OAuth2Auth(source)
             config = ClientConfig(settings.xero_api_url, None, settings.xero_mcp_timeout, retry_policy(settings))
             connections_url, per_person = settings.xero_connections_url, NO_PERSON

@@ -265,10 +265,6 @@ class XeroPeople:
             return False
         return bool(reply.status_code < 400)
 
-    async def aclose(self) -> None:
-        """Nothing pooled to close today (each Xero call above uses its own short-lived client)."""
-
-
 class RevocationError(Exception):
     """The person was deleted here but Xero did not confirm the revocation (exit status 1 for `users revoke`)."""
 
