@@ -156,11 +156,10 @@ def _settings(ns: argparse.Namespace) -> Settings:
     if ns.debug:
         overrides["xero_mcp_log_level"] = "DEBUG"
     env_file = config_check.env_file(Settings)
-    problems = config_check.dotenv_problems(env_file) if env_file is not None else []
+    problems, dotenv_names = config_check.read_dotenv(env_file)
     if problems:  # python-dotenv would only warn and drop the line
         raise ConfigurationError(problems)
-    for warning in config_check.unknown_names(Settings.model_fields, os.environ,
-                                              config_check.dotenv_names(env_file), env_file):
+    for warning in config_check.unknown_names(Settings.model_fields, os.environ, dotenv_names, env_file):
         print(f"xero-contacts-mcp: warning: {warning}", file=sys.stderr)
     try:
         settings = Settings(**overrides)

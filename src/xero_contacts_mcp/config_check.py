@@ -9,7 +9,6 @@ change here.
 
 from __future__ import annotations
 
-import difflib
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -49,8 +48,11 @@ def env_file(settings_cls: type[BaseModel]) -> Path | None:
     return existing[-1] if existing else None
 
 
-def dotenv_problems(path: Path) -> list[Problem]:
-    """Every line of `path` that python-dotenv cannot parse (it would only warn and drop it)."""
+def read_dotenv(path: Path | None) -> tuple[list[Problem], list[str]]:
+    """One parse of `path`: every line python-dotenv cannot parse (it would only warn and drop it), and the
+    names the file sets."""
+    if path is None:
+        return [], []
     from dotenv.parser import parse_stream
 
     try:
@@ -58,23 +60,14 @@ def dotenv_problems(path: Path) -> list[Problem]:
             bindings = list(parse_stream(stream))
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) else "it is not UTF-8 text"
-        return [Problem(str(path), f"cannot read {path}: {reason}", "fix the file or remove it")]
+        return [Problem(str(path), f"cannot read {path}: {reason}", "fix the file or remove it")], []
     problems = []
     for binding in bindings:
         if binding.error:
             line, text = binding.original.line, binding.original.string.strip().splitlines()[0][:60]
             problems.append(Problem(f"{path}:{line}", f"{path} line {line} does not parse ({text!r})",
                                     "write it as NAME=value, with any quote closed on the same line"))
-    return problems
-
-
-def dotenv_names(path: Path | None) -> list[str]:
-    """The names a parseable `.env` sets."""
-    if path is None:
-        return []
-    from dotenv import dotenv_values
-
-    return [name for name in dotenv_values(path) if name]
+    return problems, [binding.key for binding in bindings if binding.key]
 
 
 def unknown_names(known: Iterable[str], environ: Mapping[str, str], dotenv: Iterable[str],
@@ -90,6 +83,8 @@ def unknown_names(known: Iterable[str], environ: Mapping[str, str], dotenv: Iter
     for name, where in sorted(seen.items()):
         if not name.startswith("XERO_") or name in valid:
             continue
+        import difflib  # only when a name is unknown: most starts never need it
+
         close = difflib.get_close_matches(name, valid, n=1, cutoff=0.6)
         hint = f"did you mean {close[0]}?" if close else "see the configuration table in the README"
         warnings.append(f"{name} ({where}) is not a setting this server reads, so it is ignored: {hint}")
