@@ -296,7 +296,7 @@ def _nothing_saved(tool: ToolSpec, sent: list[Any] | None, problems: list[str]) 
 
 def next_step(message: str, tool: ToolSpec, advice: Advice, default: str = "") -> str:
     """The message with the next step of the first hint that matches it (or `default`)."""
-    hit = _hint_for(message, tool, advice)
+    hit = hint_for(message, tool, advice)
     if hit is None:
         return f"{message} {default}".rstrip()
     index, match = hit
@@ -305,7 +305,7 @@ def next_step(message: str, tool: ToolSpec, advice: Advice, default: str = "") -
     return f"{message} {said}" + (f" {found}" if found else "")
 
 
-def _hint_for(message: str, tool: ToolSpec, advice: Advice) -> tuple[int, re.Match[str]] | None:
+def hint_for(message: str, tool: ToolSpec, advice: Advice) -> tuple[int, re.Match[str]] | None:
     for index, hint in enumerate(advice.hints):
         if hint.tools and tool.name not in hint.tools:
             continue
@@ -321,7 +321,7 @@ def causes_only(messages: list[str], tool: ToolSpec, advice: Advice) -> list[str
     not help while the ContactID stays."""
     kept = []
     for message in messages:
-        hit = _hint_for(message, tool, advice)
+        hit = hint_for(message, tool, advice)
         cause = advice.hints[hit[0]].follows if hit is not None else None
         if cause and any(re.search(cause, other, re.IGNORECASE) for other in messages if other is not message):
             continue

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import re
 from collections import defaultdict
 from collections.abc import Callable
 from functools import partial
@@ -23,6 +22,7 @@ from .errors import (
     causes_only,
     describe_arguments,
     describe_failure,
+    hint_for,
     next_step,
     validation_messages,
 )
@@ -190,16 +190,16 @@ class ToolRunner:
         hints = self.catalogue.hints
         if not isinstance(exc, APIError) or exc.status != 400:
             return Advice(hints)
-        messages = _messages(exc.body)
         found: dict[int, str] = {}
-        for index, hint in enumerate(hints):
-            if hint.lookup is None or (hint.tools and tool.name not in hint.tools):
+        tried: set[int] = set()
+        for message in _messages(exc.body):  # a lookup only for the hint each message will be shown with
+            hit = hint_for(message, tool, Advice(hints))
+            if hit is None or hit[0] in tried or (lookup := hints[hit[0]].lookup) is None:
                 continue
-            match = next((m for m in (re.search(hint.match, t, re.IGNORECASE) for t in messages) if m), None)
-            if match is not None:
-                sentence = await self._look_up(hint.lookup, args, match.groupdict(default=""), exc.tenant_id)
-                if sentence:
-                    found[index] = sentence
+            tried.add(hit[0])
+            sentence = await self._look_up(lookup, args, hit[1].groupdict(default=""), exc.tenant_id)
+            if sentence:
+                found[hit[0]] = sentence
         return Advice(hints, found)
 
     async def _look_up(self, lookup: Lookup, args: dict[str, Any], groups: dict[str, str],
