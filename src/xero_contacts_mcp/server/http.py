@@ -175,7 +175,9 @@ class Guard:
         self.expected = f"Bearer {token}".encode() if token else None
         self.stateless = stateless
         self.failures = AuthFailures()
-        self._warned = 0.0
+        from .connections import Throttle
+
+        self._warn = Throttle()
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http" or scope["path"] == "/healthz":
@@ -207,8 +209,7 @@ class Guard:
             self.failures.succeeded(key)
             return True
         failures = self.failures.failed(key, now)
-        if failures > self.failures.free and now >= self._warned:
-            self._warned = now + 10.0
+        if failures > self.failures.free and self._warn.ready() is not None:
             log.warning("%d wrong HTTP tokens in a row from %s: slowing it down (429 until it waits)", failures, key)
         await _reply(send, 401, UNAUTHORIZED, [(b"www-authenticate", b'Bearer realm="xero-contacts-mcp"')])
         return False

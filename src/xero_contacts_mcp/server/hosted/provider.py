@@ -37,6 +37,7 @@ from mcp.shared.auth import OAuthClientInformationFull, OAuthToken
 from pydantic import AnyHttpUrl, AnyUrl, ValidationError
 
 from ...identity import Person
+from ...settings import LOOPBACK_HOSTS
 from .cimd import MetadataDocumentError, MetadataFetcher
 from .store import GrantStore
 
@@ -102,7 +103,7 @@ def acceptable_redirect(uri: str) -> bool:
         return False
     if parts.scheme == "https":
         return True
-    return parts.scheme == "http" and parts.hostname in ("127.0.0.1", "localhost", "::1")
+    return parts.scheme == "http" and parts.hostname in LOOPBACK_HOSTS
 
 
 class HostedProvider:
