@@ -31,6 +31,7 @@ from .state.cache import SharedStateUnavailable
 from .state.tokens import Login, TokenStore, UnusableLoginError, replace_login
 from .stores import Stores, StoresUnavailable, open_stores
 from .xero.oauth import App, with_expiry
+from .xero.tenants import ConnectionsUnavailable, fetch_connections
 
 LOOPBACK = {"localhost": ("127.0.0.1", "::1"), "127.0.0.1": ("127.0.0.1",), "::1": ("::1",)}
 PAGE = ("<!doctype html><meta charset=utf-8><title>xero-contacts-mcp</title>"
@@ -240,16 +241,11 @@ async def _exchange(oauth: Any, settings: Settings, xero_app: App, code: str, ve
 
 async def _connections(settings: Settings, access_token: str, transport: httpx2.AsyncBaseTransport | None,
                        ) -> list[dict[str, Any]]:
-    async with httpx2.AsyncClient(transport=transport, timeout=30) as http:
-        try:
-            reply = await http.get(settings.xero_connections_url, headers={"Authorization": f"Bearer {access_token}"})
-        except httpx2.HTTPError as exc:
-            raise LoginError("signed in, but could not list the connected organisations "
-                             f"({type(exc).__name__})") from None
-    if reply.status_code != 200:
-        raise LoginError(f"signed in, but listing the connected organisations failed ({reply.status_code})")
-    data = reply.json()
-    return [c for c in data if isinstance(c, dict) and c.get("tenantId")] if isinstance(data, list) else []
+    try:
+        return await fetch_connections(settings.xero_connections_url, access_token, transport)
+    except ConnectionsUnavailable as exc:
+        raise LoginError(f"signed in, but listing the connected organisations failed ({exc.detail})" if exc.answered
+                         else f"signed in, but could not list the connected organisations ({exc.detail})") from None
 
 
 def _choose(connections: list[dict[str, Any]], tenant: str | None, say: Callable[[str], None],

@@ -24,7 +24,7 @@ from ..state.people import PeopleStore, PersonRecord, check_user_id
 from ..state.tokens import Login, UnreadableLoginError, replace_login
 from .errors import NotConfiguredError
 from .oauth import App, LoginRequiredError, StoredLogin, with_expiry
-from .tenants import CACHE_SECONDS, person_key
+from .tenants import CACHE_SECONDS, ConnectionsUnavailable, fetch_connections, person_key
 
 log = logging.getLogger(__name__)
 
@@ -198,18 +198,11 @@ class XeroPeople:
 
     async def _connections(self, access_token: str) -> list[dict[str, Any]]:
         try:
-            async with httpx2.AsyncClient(transport=self._transport, timeout=30) as http:
-                reply = await http.get(self._connections_url, headers={"Authorization": f"Bearer {access_token}"})
-        except httpx2.HTTPError as exc:
-            raise XeroLoginError(f"signed in, but Xero's organisations could not be listed "
-                                 f"({type(exc).__name__})") from None
-        if reply.status_code != 200:
-            raise XeroLoginError(f"signed in, but listing Xero's organisations failed ({reply.status_code})")
-        try:
-            data = reply.json()
-        except ValueError:
-            data = None
-        return [c for c in data if isinstance(c, dict) and c.get("tenantId")] if isinstance(data, list) else []
+            return await fetch_connections(self._connections_url, access_token, self._transport)
+        except ConnectionsUnavailable as exc:
+            raise XeroLoginError(f"signed in, but listing Xero's organisations failed ({exc.detail})" if exc.answered
+                                 else f"signed in, but Xero's organisations could not be listed ({exc.detail})"
+                                 ) from None
 
     async def is_active(self, user_id: str) -> bool:
         """A person record exists (they signed in and were not revoked since); notes their last use."""

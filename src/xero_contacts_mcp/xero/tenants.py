@@ -79,8 +79,7 @@ class Tenants:
                                  sent=False, method="GET", path=self._url) from None
         if reply.status_code >= 400:
             raise APIError(reply.status_code, _json(reply), dict(reply.headers), method="GET", path=self._url)
-        data = _json(reply)
-        return [c for c in data if isinstance(c, dict) and c.get("tenantId")] if isinstance(data, list) else []
+        return organisations(_json(reply))
 
     async def default(self) -> str:
         stored = await self._stored_default() if self._stored_default is not None else None
@@ -168,6 +167,33 @@ def _holds(connections: list[dict[str, Any]], tenant: str) -> bool:
 
 def _listed(connections: list[dict[str, Any]]) -> str:
     return "; ".join(f"{c.get('tenantName') or '?'} ({c['tenantId']})" for c in connections)
+
+
+class ConnectionsUnavailable(Exception):
+    """Listing the organisations right after a sign-in failed: `detail` is the exception's type or the HTTP
+    status, `answered` whether Xero replied at all (each caller words its own sentence)."""
+
+    def __init__(self, detail: str, *, answered: bool) -> None:
+        super().__init__(detail)
+        self.detail, self.answered = detail, answered
+
+
+async def fetch_connections(url: str, access_token: str,
+                            transport: httpx2.AsyncBaseTransport | None) -> list[dict[str, Any]]:
+    """The organisations a fresh access token reaches (`login` and a hosted sign-in, before any client exists)."""
+    try:
+        async with httpx2.AsyncClient(transport=transport, timeout=30) as http:
+            reply = await http.get(url, headers={"Authorization": f"Bearer {access_token}"})
+    except httpx2.HTTPError as exc:
+        raise ConnectionsUnavailable(type(exc).__name__, answered=False) from None
+    if reply.status_code != 200:
+        raise ConnectionsUnavailable(str(reply.status_code), answered=True)
+    return organisations(_json(reply))
+
+
+def organisations(data: Any) -> list[dict[str, Any]]:
+    """The connections that name an organisation, from Xero's /connections answer (anything else: none)."""
+    return [c for c in data if isinstance(c, dict) and c.get("tenantId")] if isinstance(data, list) else []
 
 
 def _json(reply: httpx2.Response) -> Any:
