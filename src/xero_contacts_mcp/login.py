@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import errno
 import secrets
-import socket
 import sys
 import webbrowser
 from collections.abc import AsyncIterator, Callable
@@ -313,13 +312,7 @@ async def _logout(settings: Settings, store: TokenStore, say: Callable[[str], No
         return True
     revoked = True
     if login.refresh_token:
-        try:
-            async with app(settings, login.client_id).oauth_client(transport) as oauth:
-                reply = await oauth.revoke_token(settings.xero_revoke_url, token=login.refresh_token,
-                                                 token_type_hint="refresh_token")  # noqa: S106 - a hint name
-            revoked = reply.status_code < 400
-        except (httpx2.HTTPError, OSError, socket.gaierror):
-            revoked = False
+        revoked = await app(settings, login.client_id).revoke_refresh(login.refresh_token, transport)
     async with store.lock():
         await store.delete()
     if revoked:

@@ -76,6 +76,16 @@ class App:
                                  token_endpoint_auth_method=method, revocation_endpoint_auth_method=method,
                                  transport=transport, timeout=30.0, **kw)
 
+    async def revoke_refresh(self, refresh_token: str, transport: httpx2.AsyncBaseTransport | None = None) -> bool:
+        """Revoke a refresh token (and so the grant) at Xero; whether Xero confirmed it."""
+        try:
+            async with self.oauth_client(transport) as oauth:
+                reply = await oauth.revoke_token(self.revoke_url, token=refresh_token,
+                                                 token_type_hint="refresh_token")  # noqa: S106 - a hint name
+        except (httpx2.HTTPError, OSError):  # socket.gaierror is an OSError
+            return False
+        return bool(reply.status_code < 400)
+
 
 def with_expiry(token: dict[str, Any]) -> dict[str, Any]:
     """A token set with `expires_at` counted from now (authlib floors it to the second, which matters for

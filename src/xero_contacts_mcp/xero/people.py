@@ -240,7 +240,7 @@ class XeroPeople:
             return False
         confirmed = True
         if login is not None and login.refresh_token:
-            confirmed = await self._revoke_at_xero(login.refresh_token)
+            confirmed = await self.app.revoke_refresh(login.refresh_token, self._transport)
         await self.store.forget(user_id)
         self.tokens.forget(user_id)
         self._touched.pop(user_id, None)
@@ -249,14 +249,6 @@ class XeroPeople:
                                   "they can disconnect this app under Settings → Connected apps in Xero")
         return True
 
-    async def _revoke_at_xero(self, refresh_token: str) -> bool:
-        try:
-            async with self.app.oauth_client(self._transport) as oauth:
-                reply = await oauth.revoke_token(self.app.revoke_url, token=refresh_token,
-                                                 token_type_hint="refresh_token")  # noqa: S106 - a hint name
-        except (httpx2.HTTPError, OSError):
-            return False
-        return bool(reply.status_code < 400)
 
 class RevocationError(Exception):
     """The person was deleted here but Xero did not confirm the revocation (exit status 1 for `users revoke`)."""
