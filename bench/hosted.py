@@ -52,8 +52,8 @@ import httpx2
 from harness import BENCH, BenchError, check, finish, machine, summary, versions
 
 sys.path.insert(0, str(BENCH.parent / "tests"))  # the tests' machinery: sandbox, Redis, a person's browser
-from fleet import HEADERS
-from hosted_fleet import Balancer, Server, environment
+from fleet import HEADERS, Replica
+from hosted_fleet import Balancer, environment
 from hosted_helpers import Browser, ManualClient
 from http_server import free_port, wait_healthy
 from redis_server import RedisServer
@@ -84,7 +84,7 @@ def hosted_env(env: dict[str, str], public_url: str) -> dict[str, str]:
     return {**env, "XERO_MCP_PUBLIC_URL": public_url, "XERO_MCP_ENCRYPTION_KEY": Fernet.generate_key().decode()}
 
 
-def started(servers: list[Server]) -> list[Server]:
+def started(servers: list[Replica]) -> list[Replica]:
     for server in servers:
         try:
             wait_healthy(server.base, server.process, server.log, 30)
@@ -157,8 +157,8 @@ async def overhead(sb: SandboxProcess, redis_url: str, work: Path, pairs: int) -
     await run_login(settings, tenant=sb.info["tenant_id"], open_browser=browser(), say=lambda _: None, wait=15)
     hosted_port = free_port()
     public = f"http://127.0.0.1:{hosted_port}"
-    servers = started([Server({**env, "XERO_MCP_HTTP_TOKEN": static}, work / "bearer.log", free_port()),
-                       Server(hosted_env(env, public), work / "hosted.log", hosted_port)])
+    servers = started([Replica({**env, "XERO_MCP_HTTP_TOKEN": static}, work / "bearer.log", free_port()),
+                       Replica(hosted_env(env, public), work / "hosted.log", hosted_port)])
     bearer, hosted = servers
     caller = Caller()
     try:
@@ -201,7 +201,7 @@ async def team(sb: SandboxProcess, redis_url: str, work: Path, people: int, call
     balancer = Balancer(ports)
     public = f"http://127.0.0.1:{balancer.port}"
     environment = hosted_env(env, public)
-    servers = started([Server(environment, work / f"team-{i}.log", port) for i, port in enumerate(ports)])
+    servers = started([Replica(environment, work / f"team-{i}.log", port) for i, port in enumerate(ports)])
     await balancer.start()
     before = sb.stats()
     tokens: dict[str, str] = {}

@@ -40,8 +40,8 @@ class Result:
 class Replica:
     """One `xero-contacts-mcp serve --transport http --stateless` process; its stderr goes to a file."""
 
-    def __init__(self, env: dict[str, str], log: Path) -> None:
-        self.port = free_port()
+    def __init__(self, env: dict[str, str], log: Path, port: int | None = None) -> None:
+        self.port = port or free_port()  # hosted mode chooses it beforehand: its public URL must be known
         self.base = f"http://127.0.0.1:{self.port}"
         self.log_path = log
         with log.open("w") as stderr:

@@ -3,49 +3,18 @@ before they start) behind a round-robin layer-4 balancer in the test's own proce
 Used by `test_hosted_xero_e2e.py` and `bench/hosted.py`.
 
     balancer = Balancer([port1, port2]); public = f"http://127.0.0.1:{balancer.port}"
-    servers = [Server(env, log, port) for ...]; [s.wait_ready() for s in servers]; await balancer.start()
+    servers = [Replica(env, log, port) for ...]  # fleet.Replica; [s.wait_ready() for s in servers]; await balancer.start()
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
-import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from http_server import free_port, wait_healthy
-
-
-class Server:
-    """A `serve --transport http --stateless` replica on a port chosen beforehand (hosted mode must know the
-    public URL, i.e. the balancer's port, before it starts); its stderr goes to a file."""
-
-    def __init__(self, env: dict[str, str], log: Path, port: int) -> None:
-        self.port = port
-        self.base = f"http://127.0.0.1:{port}"
-        self.log_path = log
-        with log.open("w") as stderr:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "xero_contacts_mcp", "serve", "--transport", "http", "--stateless",
-                 "--port", str(port)], env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr)
-
-    def wait_ready(self, timeout: float = 30.0) -> None:
-        wait_healthy(self.base, self.process, self.log, timeout)
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")[-3000:]
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+from http_server import free_port
 
 
 class Balancer:

@@ -18,7 +18,8 @@ import anyio
 import httpx2
 from cryptography.fernet import Fernet
 
-from hosted_fleet import Balancer, Server, environment
+from fleet import Replica
+from hosted_fleet import Balancer, environment
 from hosted_helpers import Browser, MemoryTokens, oauth, text
 from http_server import free_port
 from sandbox_process import SandboxProcess
@@ -39,13 +40,6 @@ async def spread_client(server_url: str, auth: Any) -> AsyncIterator[Any]:
         yield client
 
 
-async def at_xero_as(sb: SandboxProcess, handle: str) -> Browser:
-    browser = Browser(xero_user=handle)
-    reply = await browser.http.get(f"{sb.control}/login-as", params={"user": handle})
-    assert reply.status_code == 200, reply.text
-    return browser
-
-
 def groups(result: Any) -> set[str]:
     assert not result.is_error, text(result)
     return {g["Name"] for g in (result.structured_content or {}).get("ContactGroups", [])}
@@ -62,8 +56,8 @@ async def test_two_people_three_replicas_own_organisations_expiries_and_revoke(
     env = {**environment(sb, redis_server.url, f"e2e-{uuid.uuid4().hex[:8]}:", tmp_path),
            "XERO_MCP_PUBLIC_URL": public, "XERO_MCP_ENCRYPTION_KEY": Fernet.generate_key().decode(),
            "XERO_MCP_LOG_LEVEL": "INFO"}
-    servers = [Server(env, tmp_path / f"replica-{i}.log", port) for i, port in enumerate(ports)]
-    alice, bob = await at_xero_as(sb, "alice"), await at_xero_as(sb, "bob")
+    servers = [Replica(env, tmp_path / f"replica-{i}.log", port) for i, port in enumerate(ports)]
+    alice, bob = await Browser.at_sandbox(sb.control, "alice"), await Browser.at_sandbox(sb.control, "bob")
     bob_tokens = MemoryTokens()
     try:
         for server in servers:
