@@ -88,12 +88,8 @@ class Fleet:
 
     def env(self) -> dict[str, str]:
         """The environment variables every replica (and the operator's `login`) uses."""
-        app, info = self.sandbox.app("web"), self.sandbox.info
         values = {
-            "XERO_CLIENT_ID": app["client_id"], "XERO_CLIENT_SECRET": app["client_secret"],
-            "XERO_API_URL": info["api_url"], "XERO_TOKEN_URL": info["token_url"],
-            "XERO_CONNECTIONS_URL": info["connections_url"], "XERO_REVOKE_URL": info["revoke_url"],
-            "XERO_AUTHORIZE_URL": info["authorize_url"],
+            **self.sandbox.xero_env(),
             "XERO_TOKEN_FILE": str(self.workdir / "no-such-tokens.json"),  # Redis, never this file
             "XERO_MCP_REDIS_URL": self.redis_url, "XERO_MCP_REDIS_PREFIX": self.prefix,
             "XERO_MCP_LOG_LEVEL": "INFO",

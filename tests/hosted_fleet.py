@@ -67,15 +67,10 @@ def environment(sandbox: Any, redis_url: str, prefix: str, workdir: Path) -> dic
     add XERO_MCP_PUBLIC_URL and XERO_MCP_ENCRYPTION_KEY for hosted mode (or XERO_MCP_HTTP_TOKEN for bearer)."""
     import os
 
-    app, info = sandbox.app("web"), sandbox.info
     env = {k: v for k, v in os.environ.items() if not k.startswith("XERO_")}
     env.update({
         "XDG_CONFIG_HOME": str(workdir / "config"), "XDG_CACHE_HOME": str(workdir / "cache"),
-        "XERO_CLIENT_ID": app["client_id"], "XERO_CLIENT_SECRET": app["client_secret"],
-        "XERO_API_URL": info["api_url"], "XERO_TOKEN_URL": info["token_url"],
-        "XERO_CONNECTIONS_URL": info["connections_url"], "XERO_REVOKE_URL": info["revoke_url"],
-        "XERO_AUTHORIZE_URL": info["authorize_url"], "XERO_JWKS_URL": info["jwks_url"],
-        "XERO_ISSUER": info["issuer"], "XERO_TOKEN_FILE": str(workdir / "no-such-tokens.json"),
+        **sandbox.xero_env(), "XERO_TOKEN_FILE": str(workdir / "no-such-tokens.json"),
         "XERO_MCP_REDIS_URL": redis_url, "XERO_MCP_REDIS_PREFIX": prefix,
     })
     return env

@@ -43,6 +43,22 @@ class SandboxProcess:
         apps = self.info["apps"]
         return dict(apps[kind]) if isinstance(apps, dict) else next(a for a in apps if a["kind"] == kind)
 
+    def xero_env(self, kind: str = "web") -> dict[str, str]:
+        """The variables that point a server at this sandbox as `kind`'s app: credentials, every Xero URL,
+        and the OpenID Connect keys and issuer (read only in hosted mode)."""
+        app, info = self.app(kind), self.info
+        values = {"XERO_CLIENT_ID": app["client_id"], "XERO_API_URL": info["api_url"],
+                  "XERO_TOKEN_URL": info["token_url"], "XERO_CONNECTIONS_URL": info["connections_url"],
+                  "XERO_REVOKE_URL": info["revoke_url"], "XERO_AUTHORIZE_URL": info["authorize_url"],
+                  "XERO_JWKS_URL": info["jwks_url"], "XERO_ISSUER": info["issuer"]}
+        if app.get("client_secret"):
+            values["XERO_CLIENT_SECRET"] = app["client_secret"]
+        return values
+
+    def xero_settings(self, kind: str = "web") -> dict[str, str]:
+        """`xero_env` as Settings keyword arguments."""
+        return {name.lower(): value for name, value in self.xero_env(kind).items()}
+
 
 @contextmanager
 def sandbox_process() -> Iterator[SandboxProcess]:

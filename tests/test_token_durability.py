@@ -42,12 +42,8 @@ def sandbox(served: SandboxProcess) -> SandboxProcess:
 @pytest.fixture
 def make_settings(settings_factory: Any, sandbox: SandboxProcess, tmp_path: Path) -> Any:
     def make(token_file: Path | None = None, **overrides: Any) -> Any:
-        app = sandbox.app("web")
         values: dict[str, Any] = dict(
-            xero_access_token=None, xero_tenant_id=None, xero_client_id=app["client_id"],
-            xero_client_secret=app.get("client_secret"), xero_api_url=sandbox.info["api_url"],
-            xero_token_url=sandbox.info["token_url"], xero_authorize_url=sandbox.info["authorize_url"],
-            xero_connections_url=sandbox.info["connections_url"], xero_revoke_url=sandbox.info["revoke_url"],
+            xero_access_token=None, xero_tenant_id=None, **sandbox.xero_settings(),
             xero_redirect_uri=f"http://127.0.0.1:{free_port()}/callback",
             xero_token_file=token_file or tmp_path / "tokens.json")
         values.update(overrides)
