@@ -287,13 +287,12 @@ def build_app(server: Server, options: HTTPOptions) -> Any:
     return Guard(app, options.token, options.stateless)
 
 
-async def run_http(server: Server, options: HTTPOptions, sock: socket.socket | None = None,
-                   calls: InFlight | None = None) -> None:
+async def run_http(server: Server, options: HTTPOptions, sock: socket.socket, calls: InFlight) -> None:
     """Serve until SIGINT/SIGTERM, then exit status 0. In-flight calls get `graceful_seconds` to finish;
     `calls` still running then are cut off with an isError answer, and whatever else is still open a few
     seconds later is cancelled (a POST cut off so still gets a JSON-RPC error).
 
-    `sock` is the listening socket, bound before start-up (see server.listen); without one it is bound here.
+    `sock` is the listening socket, bound before start-up (see server.listen).
     """
     import uvicorn
 
@@ -305,7 +304,7 @@ async def run_http(server: Server, options: HTTPOptions, sock: socket.socket | N
         quiet_accept_errors,
         throttle_logs,
     )
-    from .listen import bound_url, listen
+    from .listen import bound_url
 
     grace = options.graceful_seconds
 
@@ -318,17 +317,15 @@ async def run_http(server: Server, options: HTTPOptions, sock: socket.socket | N
                 self._captured_signals.clear()
 
         async def shutdown(self, sockets: Any = None) -> None:
-            if calls is not None and calls.count:
+            if calls.count:
                 log.warning("stopping: waiting up to %g s for %d call(s) in flight", grace, calls.count)
-            cut = asyncio.get_running_loop().call_later(grace, _cut_off) if calls is not None else None
+            cut = asyncio.get_running_loop().call_later(grace, _cut_off)
             try:
                 await super().shutdown(sockets)
             finally:
-                if cut is not None:
-                    cut.cancel()
+                cut.cancel()
 
     def _cut_off() -> None:
-        assert calls is not None
         cut = calls.interrupt(f"the server is shutting down and the call was still running after its {grace:g}-s "
                               "shutdown grace (XERO_MCP_SHUTDOWN_GRACE)")
         if cut:
@@ -344,11 +341,9 @@ async def run_http(server: Server, options: HTTPOptions, sock: socket.socket | N
     config = uvicorn.Config(build_app(server, options), host=options.host.strip("[]"), port=options.port,
                             http=protocol_class(pool), ws="none", backlog=ACCEPT_BATCH,
                             log_level="warning", lifespan="on", server_header=False,
-                            timeout_graceful_shutdown=math.ceil(grace + (FLUSH_SECONDS if calls is not None else 0)))
+                            timeout_graceful_shutdown=math.ceil(grace + FLUSH_SECONDS))
     throttle_logs()
     quiet_accept_errors(asyncio.get_running_loop())
-    if sock is None:
-        sock = listen(options.host, options.port)
     log.warning("serving MCP over Streamable HTTP at %s/mcp (%s, %s; at most %d connections)",
                 bound_url(options.host, sock),
                 f"hosted: per-person OAuth for {options.hosted.public_url}" if options.hosted is not None

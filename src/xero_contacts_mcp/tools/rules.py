@@ -97,8 +97,7 @@ def _nothing_to_change(tool: ToolSpec, args: dict[str, Any], field: str, given: 
         original = sent_items[index] if index < len(sent_items) else None
         original = original if isinstance(original, dict) else {}
         dropped = [k for k in ignore if not is_empty(original.get(k))]
-        why = "; ".join(f"{k} is read-only" + (f" ({reason.rstrip('.')})" if (reason := said.get(k)) else "")
-                        for k in dropped)
+        why = "; ".join(_read_only(k, said.get(k)) for k in dropped)
         found.append((f"{param}[{index}]" if isinstance(value, list) else param,
                       f"has nothing to change: {why}; {'it' if len(dropped) == 1 else 'they'} cannot be set "
                       "here: give at least one other field"
@@ -204,9 +203,7 @@ def ignored(tool: ToolSpec, schemas: dict[str, Node], given: dict[str, Any], ans
             for key in node.ignore or []:
                 if key in value and not is_empty(value[key]) and key not in _STATUS_ECHO and \
                         not (key in said and said[key] is None) and not _holds(seen.get(key), value[key]):
-                    why = said.get(key)
-                    found.append(f"{loc}.{key} is read-only" + (f" ({why.rstrip('.')})" if why else "")
-                                 + ": it was ignored, not changed.")
+                    found.append(f"{loc}.{_read_only(key, said.get(key))}: it was ignored, not changed.")
             for key, child in node.properties.items():
                 if key in value:
                     walk(child, value[key], seen.get(key), f"{loc}.{key}")
@@ -262,3 +259,8 @@ def _replaced(item: Node, sent: list[Any], loc: str) -> str:
         return f"{loc} (the whole list: now the {len(sent)} sent)"
     types = [str(e.get(kind)) for e in sent if isinstance(e, dict) and e.get(kind)]
     return f"{loc} {', '.join(types)} (each whole; other {kind}s kept)"
+
+
+def _read_only(key: str, why: str | None) -> str:
+    """`IsSupplier is read-only (Xero sets it once a bill exists)`: the schema's own reason, when it gives one."""
+    return f"{key} is read-only" + (f" ({why.rstrip('.')})" if why else "")
